@@ -1,0 +1,20 @@
+"""seq2seq-hub: attention-based recurrent sequence-to-sequence translation, shared on the Hub."""
+
+from .config import Seq2SeqConfig
+from .model import Seq2SeqModel, Seq2SeqOutput
+from .search import RawHypothesis
+from .tokenizer import Seq2SeqTokenizer
+from .translator import Hypothesis, Translator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Hypothesis",
+    "RawHypothesis",
+    "Seq2SeqConfig",
+    "Seq2SeqModel",
+    "Seq2SeqOutput",
+    "Seq2SeqTokenizer",
+    "Translator",
+    "__version__",
+]

@@ -1,0 +1,76 @@
+"""attention.py: stateless attention modules, Bahdanau (additive) and Luong (dot / general).
+
+Each module projects the encoder memory into keys once per batch (`project_keys`) and is then called
+with those keys by the decoder; nothing is cached on `self`. Padded source positions (mask False)
+get exactly zero weight.
+
+Shapes: B batch, S source length, T query steps, H decoder hidden, C encoder output width,
+A attention width.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over the last axis with `mask` False positions set to exactly zero.
+
+    scores: (B, T, S) or (B, S); mask: (B, S) bool, True where the source token is real.
+    """
+    if scores.dim() == 3:
+        mask = mask.unsqueeze(1)  # (B, S) -> (B, 1, S)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+class BahdanauAttention(nn.Module):
+    """Additive attention: score(q, k) = v^T tanh(W_q q + W_k k)."""
+
+    def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
+        super().__init__()
+        self.key_proj = nn.Linear(memory_size, attention_size, bias=False)
+        self.query_proj = nn.Linear(query_size, attention_size, bias=True)
+        self.energy = nn.Linear(attention_size, 1, bias=False)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """memory (B, S, C) -> keys (B, S, A); done once per batch, not once per step."""
+        return self.key_proj(memory)
+
+    def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, H), keys (B, S, A), memory (B, S, C), mask (B, S) -> context (B, C), weights (B, S)."""
+        q = self.query_proj(query).unsqueeze(1)  # (B, H) -> (B, 1, A)
+        scores = self.energy(torch.tanh(q + keys)).squeeze(-1)  # (B, S, A) -> (B, S)
+        weights = masked_softmax(scores, mask)  # (B, S)
+        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, 1, S) @ (B, S, C) -> (B, C)
+        return context, weights
+
+
+class LuongAttention(nn.Module):
+    """Multiplicative attention: score(q, k) = q . k ('dot') or q . W k ('general')."""
+
+    def __init__(self, query_size: int, memory_size: int, score: str = "general") -> None:
+        super().__init__()
+        self.score = score
+        if score == "general":
+            self.key_proj = nn.Linear(memory_size, query_size, bias=False)
+        elif score == "dot":
+            if memory_size != query_size:
+                raise ValueError(
+                    f"luong 'dot' attention needs memory_size == query_size, got {memory_size} and {query_size}"
+                )
+            self.key_proj = None
+        else:
+            raise ValueError(f"luong score must be one of {{'dot', 'general'}}, got {score!r}")
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """memory (B, S, C) -> keys (B, S, H)."""
+        return memory if self.key_proj is None else self.key_proj(memory)
+
+    def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, T, H), keys (B, S, H), memory (B, S, C), mask (B, S) -> context (B, T, C), weights (B, T, S)."""
+        scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, H) @ (B, H, S) -> (B, T, S)
+        weights = masked_softmax(scores, mask)  # (B, T, S)
+        context = torch.bmm(weights, memory)  # (B, T, S) @ (B, S, C) -> (B, T, C)
+        return context, weights

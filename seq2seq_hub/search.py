@@ -1,0 +1,247 @@
+"""search.py: batched greedy, beam and sampling over `Seq2SeqModel.encode` / `decode_step`.
+
+Works on id tensors and returns `RawHypothesis` objects (ids, per-token log-probs, attention rows);
+knows nothing of tokenizers, text or the Hub. Every strategy decodes the whole batch at once and
+supports a forced target prefix, a minimum length and a per-sentence maximum length.
+
+Shapes: B batch, K beam size, N = active rows (B*K for beam search), S source length, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class RawHypothesis:
+    """One decoded target sequence, before detokenization."""
+
+    ids: list[int]  # target ids, `</s>` included when the hypothesis finished
+    log_probs: list[float]  # log-probability of each id under the model
+    attention: Tensor | None  # (len(ids), S) attention rows over the (padded) source
+    score: float  # sum(log_probs) / len(ids) ** length_penalty
+
+
+def normalized_score(total_log_prob: float, length: int, length_penalty: float) -> float:
+    return total_log_prob / max(length, 1) ** length_penalty
+
+
+def _constrain(log_probs: Tensor, step: int, eos_id: int, min_length: int, forced: Tensor | None) -> Tensor:
+    """Apply min length (no `</s>` before it) and a forced prefix to log-probs (N, V) at `step`.
+
+    forced: (N, P) ids, -1 where a row has no forced token at that position.
+    """
+    if step < min_length:
+        log_probs[:, eos_id] = NEG_INF
+    if forced is not None and step < forced.size(1):
+        column = forced[:, step]  # (N,)
+        rows = (column >= 0).nonzero().squeeze(1)
+        if rows.numel():
+            keep = log_probs[rows, column[rows]].clone()
+            log_probs[rows] = NEG_INF
+            log_probs[rows, column[rows]] = keep
+    return log_probs
+
+
+def _prefix_tensor(prefixes: list[list[int]] | None, batch: int, device: torch.device) -> Tensor | None:
+    if not prefixes or not any(prefixes):
+        return None
+    if len(prefixes) != batch:
+        raise ValueError(f"got {len(prefixes)} prefixes for {batch} sentences")
+    width = max(len(p) for p in prefixes)
+    forced = torch.full((batch, width), -1, dtype=torch.long)
+    for i, p in enumerate(prefixes):
+        forced[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+    return forced.to(device)
+
+
+# ---------------------------------------------------------------------- greedy and sampling
+def _filter_top_k_top_p(logits: Tensor, top_k: int, top_p: float) -> Tensor:
+    """Keep the top_k most likely tokens and the smallest set whose mass reaches top_p. (N, V)."""
+    if top_k and top_k < logits.size(-1):
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (N, 1)
+        logits = logits.masked_fill(logits < kth, NEG_INF)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        mass_before = probs.cumsum(-1) - probs  # mass of strictly more likely tokens
+        drop_sorted = mass_before >= top_p  # the first token is always kept
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, NEG_INF)
+    return logits
+
+
+@torch.inference_mode()
+def greedy_or_sample(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_lengths: Tensor,
+    *,
+    min_length: int = 0,
+    prefixes: list[list[int]] | None = None,
+    length_penalty: float = 1.0,
+    sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> list[RawHypothesis]:
+    """Decode one hypothesis per row: argmax (greedy) or a draw (sampling). src (B, S) -> B hypotheses.
+
+    max_lengths (B,): most tokens a row may produce, `</s>` included.
+    """
+    config = model.config
+    batch, device = src.size(0), src.device
+    state = model.encode(src, src_lengths)
+    forced = _prefix_tensor(prefixes, batch, device)
+    prev = torch.full((batch,), config.bos_token_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    max_lengths = max_lengths.to(device)
+    tokens, token_lps, attentions = [], [], []
+    for step in range(int(max_lengths.max())):
+        logits, attn, state = model.decode_step(prev, state)
+        log_probs = _constrain(torch.log_softmax(logits.float(), dim=-1), step, config.eos_token_id, min_length, forced)
+        if sample:
+            scores = _constrain(logits.float() / temperature, step, config.eos_token_id, min_length, forced)
+            scores = _filter_top_k_top_p(scores, top_k, top_p)
+            choice = torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)  # (B,)
+        else:
+            choice = log_probs.argmax(-1)  # (B,)
+        choice = choice.masked_fill(finished, config.pad_token_id)
+        tokens.append(choice)
+        token_lps.append(log_probs.gather(1, choice.unsqueeze(1)).squeeze(1))
+        attentions.append(attn)
+        finished = finished | (choice == config.eos_token_id) | (step + 1 >= max_lengths)
+        if bool(finished.all()):
+            break
+        prev = choice
+    ids = torch.stack(tokens, 1).cpu()  # (B, T)
+    lps = torch.stack(token_lps, 1).cpu()  # (B, T)
+    attention = None if attentions[0] is None else torch.stack(attentions, 1).float().cpu()  # (B, T, S)
+    out = []
+    for row in range(batch):
+        row_ids = ids[row].tolist()
+        length = row_ids.index(config.eos_token_id) + 1 if config.eos_token_id in row_ids else min(
+            len(row_ids), int(max_lengths[row])
+        )
+        row_lps = lps[row, :length].tolist()
+        out.append(
+            RawHypothesis(
+                ids=row_ids[:length],
+                log_probs=row_lps,
+                attention=None if attention is None else attention[row, :length],
+                score=normalized_score(sum(row_lps), length, length_penalty),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------- beam search
+@torch.inference_mode()
+def beam_search(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_lengths: Tensor,
+    *,
+    beam_size: int = 5,
+    num_return_sequences: int = 1,
+    length_penalty: float = 1.0,
+    min_length: int = 0,
+    prefixes: list[list[int]] | None = None,
+) -> list[list[RawHypothesis]]:
+    """Beam search over the whole batch at once; src (B, S) -> B n-best lists, best first.
+
+    Rows that have `beam_size` finished hypotheses leave the batch, so the work shrinks as
+    sentences finish. A hypothesis that reaches its row's max length finishes without `</s>`.
+    """
+    config = model.config
+    k, vocab, eos = beam_size, config.tgt_vocab_size, config.eos_token_id
+    batch, device = src.size(0), src.device
+    state = model.encode(src, src_lengths).select(torch.arange(batch, device=device).repeat_interleave(k))
+    forced_all = _prefix_tensor(prefixes, batch, device)
+    max_lengths = max_lengths.to(device)
+
+    alive = torch.arange(batch, device=device)  # original row of each live row
+    scores = torch.full((batch, k), NEG_INF, device=device)  # cumulative log-probs (B, K)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    history_ids = torch.empty((batch * k, 0), dtype=torch.long, device=device)
+    history_lps = torch.empty((batch * k, 0), device=device)
+    history_attn: Tensor | None = None  # (N, t, S)
+    prev = torch.full((batch * k,), config.bos_token_id, dtype=torch.long, device=device)
+    finished: list[list[RawHypothesis]] = [[] for _ in range(batch)]
+    offsets = torch.arange(2 * k, device=device)
+
+    for step in range(int(max_lengths.max())):
+        live = alive.numel()
+        logits, attn, state = model.decode_step(prev, state)
+        forced = None if forced_all is None else forced_all.index_select(0, alive).repeat_interleave(k, 0)
+        log_probs = _constrain(torch.log_softmax(logits.float(), dim=-1), step, eos, min_length, forced)  # (N, V)
+        candidates = (scores.view(-1, 1) + log_probs).view(live, k * vocab)  # (B', K*V)
+        top_scores, top_index = candidates.topk(2 * k, dim=-1)  # (B', 2K)
+        origin = top_index // vocab  # beam each candidate extends
+        token = top_index % vocab
+        flat_origin = origin + torch.arange(live, device=device).unsqueeze(1) * k  # (B', 2K) rows in N
+        is_eos = token == eos
+        last_step = (step + 1) >= max_lengths.index_select(0, alive)  # (B',)
+
+        # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
+        finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
+        finishing &= torch.isfinite(top_scores)
+        if bool(finishing.any()):
+            cand_lp = log_probs.view(live, k, vocab)
+            rows, ranks = finishing.nonzero(as_tuple=True)
+            for r, c in zip(rows.tolist(), ranks.tolist()):
+                original = int(alive[r])
+                if len(finished[original]) >= k:
+                    continue
+                o, tok = int(flat_origin[r, c]), int(token[r, c])
+                ids = history_ids[o].tolist() + [tok]
+                lps = history_lps[o].tolist() + [float(cand_lp[r, int(origin[r, c]), tok])]
+                attention = None
+                if attn is not None:
+                    rows_attn = attn[o].unsqueeze(0)
+                    attention = (rows_attn if history_attn is None else torch.cat([history_attn[o], rows_attn])).float().cpu()
+                total = float(top_scores[r, c])
+                finished[original].append(
+                    RawHypothesis(ids, lps, attention, normalized_score(total, len(ids), length_penalty))
+                )
+
+        # next beams: the first K candidates that are not </s>
+        order = (is_eos.long() * (2 * k) + offsets).argsort(dim=-1)[:, :k]  # (B', K)
+        scores = top_scores.gather(1, order)
+        next_token = token.gather(1, order).view(-1)  # (N,)
+        next_origin = flat_origin.gather(1, order).view(-1)  # (N,)
+
+        done = torch.tensor([len(finished[int(r)]) >= k for r in alive.tolist()], device=device) | last_step
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)  # live rows that go on
+            alive = alive.index_select(0, keep)
+            scores = scores.index_select(0, keep)
+            next_token = next_token.view(live, k).index_select(0, keep).view(-1)
+            next_origin = next_origin.view(live, k).index_select(0, keep).view(-1)
+
+        history_ids = torch.cat([history_ids.index_select(0, next_origin), next_token.unsqueeze(1)], 1)
+        picked_lp = log_probs.index_select(0, next_origin).gather(1, next_token.unsqueeze(1))
+        history_lps = torch.cat([history_lps.index_select(0, next_origin), picked_lp], 1)
+        if attn is not None:
+            new_rows = attn.index_select(0, next_origin).unsqueeze(1)  # (N, 1, S)
+            history_attn = new_rows if history_attn is None else torch.cat(
+                [history_attn.index_select(0, next_origin), new_rows], 1
+            )
+        state = state.select(next_origin)
+        prev = next_token
+
+    results = []
+    for hyps in finished:
+        hyps.sort(key=lambda h: h.score, reverse=True)
+        results.append(hyps[:num_return_sequences])
+    return results

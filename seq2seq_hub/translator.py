@@ -1,0 +1,335 @@
+"""translator.py: `Translator` = tokenizer + model + search, and Hub I/O for the whole model repo.
+
+Turns text into `Hypothesis` results (text, score, tokens, per-token probabilities, attention);
+the only user-facing entry point the app, CLI and training use to decode.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelHubMixin
+
+from .config import Seq2SeqConfig
+from .hub import CARD_FILE, load_model, render_model_card, resolve_repo, save_weights, write_config
+from .model import Seq2SeqModel
+from .search import RawHypothesis, beam_search, greedy_or_sample
+from .tokenizer import Seq2SeqTokenizer
+
+STRATEGIES = ("greedy", "beam", "sample")
+CHARS_PER_TOKEN_LIMIT = 20  # inputs longer than max_source_length * this are cut before tokenizing
+
+
+@dataclass
+class Hypothesis:
+    """One translation of one source sentence."""
+
+    text: str  # detokenized translation
+    score: float  # sum of token log-probs / len(tokens) ** length_penalty
+    tokens: list[str] = field(default_factory=list)  # target subword tokens, '</s>' last when finished
+    token_probs: list[float] = field(default_factory=list)  # model probability of each target token
+    src_tokens: list[str] = field(default_factory=list)  # source subword tokens, '</s>' last
+    attention: list[list[float]] = field(default_factory=list)  # len(tokens) x len(src_tokens); [] without attention
+    nbest: list[Hypothesis] = field(default_factory=list)  # all returned hypotheses, best first
+    truncated: bool = False  # the source was cut to the model's maximum length
+    log_prob: float = 0.0  # total log-probability of `tokens`
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("text", "score", "tokens", "token_probs", "src_tokens", "attention")}
+        out.update(truncated=self.truncated, log_prob=self.log_prob)
+        out["nbest"] = [{"text": h.text, "score": h.score} for h in self.nbest]
+        return out
+
+
+def _check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not (low <= value <= high) or (
+        not integer and math.isnan(value)
+    ):
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], got {value!r}")
+
+
+class Translator(
+    ModelHubMixin,
+    library_name="seq2seq-hub",
+    pipeline_tag="translation",
+    license="mit",
+    tags=["translation", "seq2seq", "rnn", "seq2seq-hub"],
+    repo_url="https://github.com/seq2seq-hub/seq2seq-hub",
+):
+    """Tokenizer + model + search. `Translator.from_pretrained(folder_or_repo_id).translate(texts)`."""
+
+    def __init__(self, model: Seq2SeqModel, tokenizer: Seq2SeqTokenizer, device: str | torch.device | None = None):
+        check_compatible(model.config, tokenizer)
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.card: str | None = None  # model card text kept from the loaded repo
+        self.save_dtype: torch.dtype | None = None  # e.g. torch.float16 to halve the folder size
+        if device is not None:
+            self.to(device)
+
+    @property
+    def config(self) -> Seq2SeqConfig:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> Translator:
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use device='cpu'")
+        self.model.to(device)
+        return self
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> Translator:
+        """Load from a local folder or a Hub repo id (config, safetensors weights, tokenizer, card)."""
+        files = resolve_repo(
+            pretrained_model_name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            force_download=force_download,
+            local_files_only=local_files_only,
+        )
+        tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
+        check_compatible(_peek_config(files.config), tokenizer)
+        model = load_model(files, device="cpu")
+        translator = cls(model, tokenizer)
+        translator.to(device)
+        if files.card is not None:
+            translator.card = Path(files.card).read_text(encoding="utf-8")
+        return translator
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> str | None:  # noqa: D102
+        return super().save_pretrained(save_directory, **kwargs)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write config.json, model.safetensors, tokenizer file(s) and README.md into a folder."""
+        save_directory = Path(save_directory)
+        write_config(self.config, save_directory)
+        save_weights(self.model, save_directory, dtype=self.save_dtype)
+        self.tokenizer.save(save_directory)
+        card = self.card or render_model_card(self.config, num_parameters=self.model.num_parameters())
+        (save_directory / CARD_FILE).write_text(card, encoding="utf-8")
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, commit_message: str | None = None,
+                    token: str | None = None, **kwargs) -> str:
+        """Create (if needed) and upload the model repo: config, weights, tokenizer and card."""
+        return super().push_to_hub(
+            repo_id,
+            private=private,
+            commit_message=commit_message or "Upload seq2seq-hub model",
+            token=token,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ translation
+    def translate(
+        self,
+        texts: str | list[str],
+        strategy: str | None = None,
+        beam_size: int = 5,
+        length_penalty: float = 1.0,
+        max_length: int | None = None,
+        min_length: int = 0,
+        num_return_sequences: int = 1,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        prefix: str | list[str] | None = None,
+        batch_size: int = 64,
+    ) -> list[Hypothesis]:
+        """Translate one string or a list of strings; returns one `Hypothesis` per input.
+
+        strategy: 'greedy' | 'beam' | 'sample' (default: beam when beam_size > 1, else greedy).
+        max_length: most target tokens (prefix and `</s>` included); default 2 x source length + 10,
+        capped by the config's max_target_length. prefix: the translation must start with this text.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"texts must be a string or a list of strings, got {_describe(texts)}")
+        strategy = strategy or ("beam" if beam_size > 1 else "greedy")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {{'beam', 'greedy', 'sample'}}, got {strategy!r}")
+        _check_number("beam_size", beam_size, 1, 64, integer=True)
+        _check_number("length_penalty", length_penalty, 0.0, 10.0)
+        _check_number("min_length", min_length, 0, self.config.max_target_length, integer=True)
+        _check_number("temperature", temperature, 1e-3, 100.0)
+        _check_number("top_k", top_k, 0, self.config.tgt_vocab_size, integer=True)
+        _check_number("top_p", top_p, 1e-6, 1.0)
+        _check_number("batch_size", batch_size, 1, 4096, integer=True)
+        if max_length is not None:
+            _check_number("max_length", max_length, 1, 10**9, integer=True)
+        limit = beam_size if strategy == "beam" else (64 if strategy == "sample" else 1)
+        _check_number("num_return_sequences", num_return_sequences, 1, limit, integer=True)
+        if seed is not None:
+            _check_number("seed", seed, 0, 2**63 - 1, integer=True)
+        prefixes = self._prefix_ids(prefix, len(texts))
+
+        cfg = self.config
+        char_limit = cfg.max_source_length * CHARS_PER_TOKEN_LIMIT
+        clipped = [t[:char_limit] for t in texts]
+        encoded = self.tokenizer.encode_source(clipped, max_length=cfg.max_source_length)
+        results: list[Hypothesis | None] = [None] * len(texts)
+        todo = []
+        for i, (text, enc) in enumerate(zip(texts, encoded)):
+            enc.truncated = enc.truncated or len(text) > char_limit
+            if not text.strip() and not prefixes[i]:
+                results[i] = Hypothesis(text="", score=0.0, src_tokens=self.tokenizer.source_tokens(enc.ids))
+                results[i].nbest = [results[i]]
+            else:
+                todo.append(i)
+        todo.sort(key=lambda i: len(encoded[i].ids))  # similar lengths per batch: little padding
+        generator = None
+        if strategy == "sample" and seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            nbests = self._decode_batch(
+                [encoded[i].ids for i in chunk],
+                [prefixes[i] for i in chunk],
+                strategy=strategy,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                max_length=max_length,
+                min_length=min_length,
+                num_return_sequences=num_return_sequences,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=generator,
+            )
+            for i, raw_list in zip(chunk, nbests):
+                hyps = [self._to_hypothesis(raw, encoded[i].ids, encoded[i].truncated) for raw in raw_list]
+                best = hyps[0]
+                best.nbest = hyps
+                results[i] = best
+        return results  # type: ignore[return-value]
+
+    def _prefix_ids(self, prefix: str | list[str] | None, count: int) -> list[list[int]]:
+        if prefix is None:
+            return [[] for _ in range(count)]
+        if isinstance(prefix, str):
+            prefix = [prefix] * count
+        if not isinstance(prefix, (list, tuple)) or len(prefix) != count or not all(isinstance(p, str) for p in prefix):
+            raise ValueError(f"prefix must be a string or a list of {count} strings, got {_describe(prefix)}")
+        limit = self.config.max_target_length - 1
+        out = []
+        for p in prefix:
+            ids = self.tokenizer.encode_prefix(p[: limit * CHARS_PER_TOKEN_LIMIT])
+            if len(ids) > limit:
+                raise ValueError(f"prefix is too long: {len(ids)} tokens, the model allows {limit}")
+            out.append(ids)
+        return out
+
+    def _max_lengths(self, src_lengths: torch.Tensor, prefixes: list[list[int]], max_length: int | None) -> torch.Tensor:
+        cap = self.config.max_target_length
+        prefix_len = torch.tensor([len(p) for p in prefixes])
+        if max_length is None:
+            lengths = 2 * src_lengths + 10 + prefix_len
+        else:
+            lengths = torch.full_like(src_lengths, max_length)
+            lengths = torch.maximum(lengths, prefix_len + 1)
+        return lengths.clamp(max=cap)
+
+    def _decode_batch(self, ids: list[list[int]], prefixes: list[list[int]], *, strategy: str, beam_size: int,
+                      length_penalty: float, max_length: int | None, min_length: int, num_return_sequences: int,
+                      temperature: float, top_k: int, top_p: float, generator) -> list[list[RawHypothesis]]:
+        pad = self.config.pad_token_id
+        lengths = torch.tensor([len(x) for x in ids])
+        src = torch.full((len(ids), int(lengths.max())), pad, dtype=torch.long)
+        for row, x in enumerate(ids):
+            src[row, : len(x)] = torch.tensor(x)
+        max_lengths = self._max_lengths(lengths, prefixes, max_length)
+        src, device_lengths = src.to(self.device), lengths.to(self.device)
+        common = dict(min_length=min_length, prefixes=prefixes, length_penalty=length_penalty)
+        if strategy == "beam":
+            return beam_search(self.model, src, device_lengths, max_lengths, beam_size=beam_size,
+                               num_return_sequences=num_return_sequences, **common)
+        if strategy == "greedy":
+            return [[h] for h in greedy_or_sample(self.model, src, device_lengths, max_lengths, **common)]
+        n = num_return_sequences
+        index = torch.arange(len(ids)).repeat_interleave(n)
+        common["prefixes"] = [prefixes[i] for i in index.tolist()]
+        raw = greedy_or_sample(
+            self.model, src[index.to(self.device)], device_lengths[index.to(self.device)], max_lengths[index],
+            sample=True, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator, **common,
+        )
+        groups = [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]
+        return groups
+
+    def _to_hypothesis(self, raw: RawHypothesis, src_ids: list[int], truncated: bool) -> Hypothesis:
+        attention = [] if raw.attention is None else raw.attention[:, : len(src_ids)].tolist()
+        return Hypothesis(
+            text=self.tokenizer.decode(raw.ids),
+            score=float(raw.score),
+            tokens=self.tokenizer.target_tokens(raw.ids),
+            token_probs=[math.exp(lp) for lp in raw.log_probs],
+            src_tokens=self.tokenizer.source_tokens(src_ids),
+            attention=attention,
+            truncated=truncated,
+            log_prob=float(sum(raw.log_probs)),
+        )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
+    return type(value).__name__
+
+
+def _peek_config(path: Path) -> Seq2SeqConfig:
+    from .hub import load_config
+
+    return load_config(path)
+
+
+def check_compatible(config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer) -> None:
+    """The tokenizer's vocabularies and special ids must be the ones the model was built for."""
+    problems = []
+    if tokenizer.src_vocab_size != config.src_vocab_size:
+        problems.append(f"source vocabulary has {tokenizer.src_vocab_size} entries, config.json says {config.src_vocab_size}")
+    if tokenizer.tgt_vocab_size != config.tgt_vocab_size:
+        problems.append(f"target vocabulary has {tokenizer.tgt_vocab_size} entries, config.json says {config.tgt_vocab_size}")
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
+        if getattr(tokenizer, name) != getattr(config, name):
+            problems.append(f"{name} is {getattr(tokenizer, name)} in the tokenizer, {getattr(config, name)} in config.json")
+    if problems:
+        raise ValueError("tokenizer.json does not match config.json: " + "; ".join(problems))
+
+
+def copy_model_folder(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a model folder's repo files (used to publish a finished training run)."""
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(src):
+        if not name.startswith("."):
+            shutil.copy2(Path(src) / name, dst / name)
+
+
+def temporary_directory() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="seq2seq-hub-")
