@@ -195,8 +195,16 @@ class TokenBucketSampler:
     takes every num_replicas-th batch (the last few are dropped so ranks stay in step).
     """
 
-    def __init__(self, src_lengths: Sequence[int], tgt_lengths: Sequence[int], max_tokens: int, seed: int = 0,
-                 max_sentences: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self,
+        src_lengths: Sequence[int],
+        tgt_lengths: Sequence[int],
+        max_tokens: int,
+        seed: int = 0,
+        max_sentences: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         if max_tokens < max(max(src_lengths, default=1), max(tgt_lengths, default=1)):
             raise ValueError(f"batch_tokens ({max_tokens}) is smaller than the longest example; raise it")
         self.src_lengths, self.tgt_lengths = list(src_lengths), list(tgt_lengths)

@@ -65,6 +65,8 @@ def resolve_repo(
     path = Path(origin).expanduser()
     if path.is_dir():
         names = os.listdir(path)
+        if WEIGHTS_FILE not in names and any(n.endswith(PICKLE_SUFFIXES) for n in names):
+            _refuse_pickles(origin, names)  # say why the pickle is not read before anything else
         if CONFIG_FILE not in names:
             raise FileNotFoundError(
                 f"{origin} has no {CONFIG_FILE}; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} "
@@ -181,6 +183,8 @@ def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]
             if header_len > min(MAX_HEADER_BYTES, size - 8):
                 raise ValueError("its header length points past the end of the file (truncated or not safetensors)")
             header = json.loads(f.read(header_len))
+            if not isinstance(header, dict):
+                raise ValueError("its header is not a JSON object")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path.name} is not a valid safetensors file: {_first_line(err)}") from None
     except ValueError as err:

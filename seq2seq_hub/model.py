@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .attention import BahdanauAttention, LuongAttention
 from .config import Seq2SeqConfig
 
-Hidden = Union[Tensor, tuple[Tensor, Tensor]]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
+Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
 
 MODEL_CARD_TAGS = ["seq2seq", "rnn", "attention", "translation", "seq2seq-hub"]
 
@@ -326,7 +325,7 @@ class Seq2SeqModel(
         """Step through the target, feeding back the model's own prediction per token with prob 1 - ratio."""
         batch, steps = tgt_in.shape
         all_logits, all_weights = [], []
-        inputs = tgt_in[:, 0]
+        inputs = predictions = tgt_in[:, 0]
         for t in range(steps):
             if t > 0:
                 use_gold = torch.rand(batch, device=tgt_in.device) < ratio  # one draw per token

@@ -127,8 +127,10 @@ def greedy_or_sample(
     out = []
     for row in range(batch):
         row_ids = ids[row].tolist()
-        length = row_ids.index(config.eos_token_id) + 1 if config.eos_token_id in row_ids else min(
-            len(row_ids), int(max_lengths[row])
+        length = (
+            row_ids.index(config.eos_token_id) + 1
+            if config.eos_token_id in row_ids
+            else min(len(row_ids), int(max_lengths[row]))
         )
         row_lps = lps[row, :length].tolist()
         out.append(
@@ -158,8 +160,10 @@ def beam_search(
 ) -> list[list[RawHypothesis]]:
     """Beam search over the whole batch at once; src (B, S) -> B n-best lists, best first.
 
-    Rows that have `beam_size` finished hypotheses leave the batch, so the work shrinks as
-    sentences finish. A hypothesis that reaches its row's max length finishes without `</s>`.
+    A row keeps its `beam_size` best finished hypotheses and leaves the batch once it has that many and
+    no live beam, scored at its current length, beats the worst of them (so a strong beam still running
+    is not cut off by weaker ones that ended early); the work shrinks as sentences finish. A hypothesis
+    that reaches its row's max length finishes without `</s>`.
     """
     config = model.config
     k, vocab, eos = beam_size, config.tgt_vocab_size, config.eos_token_id
@@ -199,19 +203,22 @@ def beam_search(
             rows, ranks = finishing.nonzero(as_tuple=True)
             for r, c in zip(rows.tolist(), ranks.tolist()):
                 original = int(alive[r])
-                if len(finished[original]) >= k:
-                    continue
                 o, tok = int(flat_origin[r, c]), int(token[r, c])
                 ids = history_ids[o].tolist() + [tok]
                 lps = history_lps[o].tolist() + [float(cand_lp[r, int(origin[r, c]), tok])]
                 attention = None
                 if attn is not None:
                     rows_attn = attn[o].unsqueeze(0)
-                    attention = (rows_attn if history_attn is None else torch.cat([history_attn[o], rows_attn])).float().cpu()
+                    attention = (
+                        (rows_attn if history_attn is None else torch.cat([history_attn[o], rows_attn])).float().cpu()
+                    )
                 total = float(top_scores[r, c])
                 finished[original].append(
                     RawHypothesis(ids, lps, attention, normalized_score(total, len(ids), length_penalty))
                 )
+            for original in set(alive.index_select(0, rows).tolist()):  # keep each row's best k, best first
+                finished[original].sort(key=lambda h: h.score, reverse=True)
+                del finished[original][k:]
 
         # next beams: the first K candidates that are not </s>
         order = (is_eos.long() * (2 * k) + offsets).argsort(dim=-1)[:, :k]  # (B', K)
@@ -219,7 +226,9 @@ def beam_search(
         next_token = token.gather(1, order).view(-1)  # (N,)
         next_origin = flat_origin.gather(1, order).view(-1)  # (N,)
 
-        done = torch.tensor([len(finished[int(r)]) >= k for r in alive.tolist()], device=device) | last_step
+        worst = [finished[r][-1].score if len(finished[r]) >= k else NEG_INF for r in alive.tolist()]
+        best_live = scores.max(dim=1).values / (step + 1) ** length_penalty  # (B',)
+        done = (best_live <= torch.tensor(worst, device=device)) | last_step
         if bool(done.all()):
             break
         if bool(done.any()):
@@ -234,8 +243,10 @@ def beam_search(
         history_lps = torch.cat([history_lps.index_select(0, next_origin), picked_lp], 1)
         if attn is not None:
             new_rows = attn.index_select(0, next_origin).unsqueeze(1)  # (N, 1, S)
-            history_attn = new_rows if history_attn is None else torch.cat(
-                [history_attn.index_select(0, next_origin), new_rows], 1
+            history_attn = (
+                new_rows
+                if history_attn is None
+                else torch.cat([history_attn.index_select(0, next_origin), new_rows], 1)
             )
         state = state.select(next_origin)
         prev = next_token

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,13 +22,10 @@ TOKENIZER_FILE = "tokenizer.json"  # the source tokenizer, or the joint one
 TARGET_TOKENIZER_FILE = "target_tokenizer.json"  # only present when vocabularies are separate
 
 
-
 def _byte_level_table() -> dict[str, int]:
     """Map each byte-level alphabet character back to its byte (GPT-2's bytes_to_unicode)."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     chars = printable[:]
     extra = 0
@@ -40,11 +38,12 @@ def _byte_level_table() -> dict[str, int]:
 
 
 _BYTES = _byte_level_table()
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone UTF-16 surrogates: not encodable as UTF-8
 
 
 def clean_text(text: str) -> str:
     """Make any Python string safe for the tokenizer: lone surrogates become U+FFFD."""
-    return text.encode("utf-8", errors="replace").decode("utf-8") if _has_surrogates(text) else text
+    return _SURROGATE.sub("\ufffd", text) if _has_surrogates(text) else text
 
 
 def _has_surrogates(text: str) -> bool:
@@ -103,8 +102,7 @@ class Seq2SeqTokenizer:
             for expected_id, token in enumerate(SPECIAL_TOKENS):
                 if tok.token_to_id(token) != expected_id:
                     raise ValueError(
-                        f"the {side} tokenizer must map {token!r} to id {expected_id}, "
-                        f"got {tok.token_to_id(token)!r}"
+                        f"the {side} tokenizer must map {token!r} to id {expected_id}, got {tok.token_to_id(token)!r}"
                     )
 
     # ------------------------------------------------------------------ training
@@ -120,9 +118,7 @@ class Seq2SeqTokenizer:
     ) -> Seq2SeqTokenizer:
         """Train byte-level BPE: one joint vocabulary, or one per side."""
         if vocab_size < 300:
-            raise ValueError(
-                f"vocab_size must be at least 300 (256 bytes + specials), got {vocab_size}"
-            )
+            raise ValueError(f"vocab_size must be at least 300 (256 bytes + specials), got {vocab_size}")
         if joint:
             src, tgt = list(source_texts), list(target_texts)
             return cls(train_bpe(_chain(src, tgt), vocab_size, min_frequency))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import platform
 import shutil
@@ -26,7 +25,6 @@ import torch.distributed as dist
 
 from .config import Seq2SeqConfig
 from .data import (
-    Batch,
     TokenBucketSampler,
     collate,
     filter_by_length,
@@ -141,8 +139,11 @@ class TrainConfig:
 
         def positive(name: str, allow_zero: bool = False) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-                value == 0 and not allow_zero
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or value < 0
+                or (value == 0 and not allow_zero)
             ):
                 problems.append(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
@@ -156,10 +157,24 @@ class TrainConfig:
         choice("device", ("auto", "cpu", "cuda"))
         for name in ("vocab_size", "batch_tokens", "lr", "test_beam_size", "eval_beam_size", "log_every", "seed"):
             positive(name, allow_zero=name == "seed")
-        for name in ("epochs", "max_steps", "warmup_steps", "weight_decay", "clip_norm", "patience",
-                     "max_train_examples", "max_valid_examples", "max_test_examples", "eval_every",
-                     "average_last", "checkpoint_every", "num_threads", "tf_steps", "max_sentences",
-                     "tgt_vocab_size"):
+        for name in (
+            "epochs",
+            "max_steps",
+            "warmup_steps",
+            "weight_decay",
+            "clip_norm",
+            "patience",
+            "max_train_examples",
+            "max_valid_examples",
+            "max_test_examples",
+            "eval_every",
+            "average_last",
+            "checkpoint_every",
+            "num_threads",
+            "tf_steps",
+            "max_sentences",
+            "tgt_vocab_size",
+        ):
             positive(name, allow_zero=True)
         for name in ("tf_start", "tf_end", "label_smoothing"):
             value = getattr(self, name)
@@ -286,12 +301,18 @@ class Trainer:
             if not self.is_main:
                 raise TrainingError("rank 0 must train the tokenizer first (internal ordering problem)")
             self.tokenizer = Seq2SeqTokenizer.train(
-                train["src"], train["tgt"], vocab_size=cfg.vocab_size, joint=cfg.joint_vocab,
-                target_vocab_size=cfg.tgt_vocab_size or None, min_frequency=cfg.min_frequency,
+                train["src"],
+                train["tgt"],
+                vocab_size=cfg.vocab_size,
+                joint=cfg.joint_vocab,
+                target_vocab_size=cfg.tgt_vocab_size or None,
+                min_frequency=cfg.min_frequency,
             )
             self.tokenizer.save(tok_dir)
-            self._log(f"tokenizer: trained on {len(train):,} training pairs; vocab "
-                      f"{self.tokenizer.src_vocab_size:,} / {self.tokenizer.tgt_vocab_size:,}")
+            self._log(
+                f"tokenizer: trained on {len(train):,} training pairs; vocab "
+                f"{self.tokenizer.src_vocab_size:,} / {self.tokenizer.tgt_vocab_size:,}"
+            )
 
         model_fields = dict(cfg.model)
         model_fields.update(
@@ -327,8 +348,10 @@ class Trainer:
         self.steps_per_epoch = len(epoch0)
         if self.steps_per_epoch == 0:
             raise TrainingError("no training batch could be formed (too few examples for this many processes?)")
-        self._log(f"batches: {self.steps_per_epoch:,} per epoch per process, target padding "
-                  f"{padding_ratio(epoch0, [len(t) for t in self.train_tgt]):.1%}")
+        self._log(
+            f"batches: {self.steps_per_epoch:,} per epoch per process, target padding "
+            f"{padding_ratio(epoch0, [len(t) for t in self.train_tgt]):.1%}"
+        )
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         if cfg.max_steps and cfg.epochs:
             self.total_steps = min(cfg.max_steps, cfg.epochs * self.steps_per_epoch)
@@ -345,8 +368,10 @@ class Trainer:
                     module = self.model.encoder.embedding if side == "source" else self.model.decoder.embedding
                     tok = self.tokenizer.source if side == "source" else self.tokenizer.target
                     found, total = load_pretrained_embeddings(module, tok, path)
-                    self._log(f"{side} embeddings: {found:,} of {total:,} vocabulary entries initialised "
-                              f"from {path} ({found / max(total, 1):.1%} coverage)")
+                    self._log(
+                        f"{side} embeddings: {found:,} of {total:,} vocabulary entries initialised "
+                        f"from {path} ({found / max(total, 1):.1%} coverage)"
+                    )
         self.model.to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
         optim = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -359,16 +384,27 @@ class Trainer:
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None
             )
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-        self._log(f"model: {self.model.num_parameters():,} parameters ({self.model_config.cell}, "
-                  f"{self.model_config.attention} attention) on {self.device}"
-                  + (f" x {self.world} processes" if self.world > 1 else ""))
+        self._log(
+            f"model: {self.model.num_parameters():,} parameters ({self.model_config.cell}, "
+            f"{self.model_config.attention} attention) on {self.device}"
+            + (f" x {self.world} processes" if self.world > 1 else "")
+        )
 
     # ------------------------------------------------------------------ state
     def _fresh_state(self) -> dict[str, Any]:
         return {
-            "step": 0, "epoch": 0, "batch_in_epoch": 0, "best_bleu": -1.0, "best_step": 0,
-            "bad_evals": 0, "lr_scale": 1.0, "plateau_bad": 0, "skipped_steps": 0,
-            "history": [], "train_seconds": 0.0, "stopped_early": False,
+            "step": 0,
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "best_bleu": -1.0,
+            "best_step": 0,
+            "bad_evals": 0,
+            "lr_scale": 1.0,
+            "plateau_bad": 0,
+            "skipped_steps": 0,
+            "history": [],
+            "train_seconds": 0.0,
+            "stopped_early": False,
         }
 
     def _checkpoint_dir(self) -> Path | None:
@@ -396,8 +432,12 @@ class Trainer:
             if torch.cuda.is_available() and self.device.type == "cuda":
                 tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
             save_file(tensors, str(tmp / "state.safetensors"))
-            meta = {"state": self.state, "param_groups": opt["param_groups"], "train_config": self.cfg.to_dict(),
-                    "model_config": self.model_config.to_dict()}
+            meta = {
+                "state": self.state,
+                "param_groups": opt["param_groups"],
+                "train_config": self.cfg.to_dict(),
+                "model_config": self.model_config.to_dict(),
+            }
             (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             if final.exists():
                 shutil.rmtree(final)
@@ -411,8 +451,9 @@ class Trainer:
         _atomic_write_text(self.output_dir / LATEST_FILE, final.name + "\n")
         for old in sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])):
             if old != final and old.is_dir():
-                keep = sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"),
-                              key=lambda p: int(p.name.split("-")[1]))[-self.cfg.keep_checkpoints:]
+                keep = sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1]))[
+                    -self.cfg.keep_checkpoints :
+                ]
                 if old not in keep:
                     shutil.rmtree(old, ignore_errors=True)
         for stale in self.output_dir.glob(f".{CHECKPOINT_PREFIX}*"):
@@ -427,7 +468,7 @@ class Trainer:
             tensors = load_file(str(path / "state.safetensors"))
         except (OSError, ValueError) as err:
             raise TrainingError(f"checkpoint {path} is unreadable: {err}") from None
-        model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
         self.model.load_state_dict(model_state, strict=True)
         opt_state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
@@ -442,7 +483,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Path:
-        cfg = self.cfg
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
@@ -508,8 +548,13 @@ class Trainer:
         from tqdm.auto import tqdm
 
         module = self.ddp or self.model
-        bar = tqdm(total=self.total_steps, initial=self.state["step"], disable=not (cfg.progress and self.is_main),
-                   dynamic_ncols=True, desc="training")
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.state["step"],
+            disable=not (cfg.progress and self.is_main),
+            dynamic_ncols=True,
+            desc="training",
+        )
         eval_every = cfg.eval_every or self.steps_per_epoch
         tf_steps = cfg.tf_steps or self.total_steps
         window_tokens, window_loss, window_start = 0, 0.0, time.perf_counter()
@@ -523,17 +568,30 @@ class Trainer:
                     break
                 self.model.train()
                 idx = batches[b_index]
-                batch = collate([self.train_src[i] for i in idx], [self.train_tgt[i] for i in idx],
-                                self.model_config.pad_token_id, self.model_config.bos_token_id).to(self.device)
+                batch = collate(
+                    [self.train_src[i] for i in idx],
+                    [self.train_tgt[i] for i in idx],
+                    self.model_config.pad_token_id,
+                    self.model_config.bos_token_id,
+                ).to(self.device)
                 step = self.state["step"] + 1
-                lr = cfg.lr * self.state["lr_scale"] * learning_rate_scale(
-                    cfg.lr_schedule, step, cfg.warmup_steps, self.total_steps)
+                lr = (
+                    cfg.lr
+                    * self.state["lr_scale"]
+                    * learning_rate_scale(cfg.lr_schedule, step, cfg.warmup_steps, self.total_steps)
+                )
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 ratio = teacher_forcing_ratio(cfg.tf_schedule, step - 1, cfg.tf_start, cfg.tf_end, tf_steps)
                 with torch.autocast(self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    out = module(batch.src, batch.src_lengths, batch.tgt_in, labels=batch.labels,
-                                 teacher_forcing_ratio=ratio, label_smoothing=cfg.label_smoothing)
+                    out = module(
+                        batch.src,
+                        batch.src_lengths,
+                        batch.tgt_in,
+                        labels=batch.labels,
+                        teacher_forcing_ratio=ratio,
+                        label_smoothing=cfg.label_smoothing,
+                    )
                 loss = out.loss
                 self.optimizer.zero_grad(set_to_none=True)
                 if not torch.isfinite(loss):
@@ -561,12 +619,17 @@ class Trainer:
                 bar.update(1)
                 if step % cfg.log_every == 0 or step == self.total_steps:
                     elapsed = time.perf_counter() - window_start
-                    record = {"step": step, "epoch": epoch, "loss": window_loss / max(window_tokens, 1), "lr": lr,
-                              "tf_ratio": ratio, "tokens_per_s": window_tokens * self.world / max(elapsed, 1e-9),
-                              "grad_norm": float(grad_norm)}
+                    record = {
+                        "step": step,
+                        "epoch": epoch,
+                        "loss": window_loss / max(window_tokens, 1),
+                        "lr": lr,
+                        "tf_ratio": ratio,
+                        "tokens_per_s": window_tokens * self.world / max(elapsed, 1e-9),
+                        "grad_norm": float(grad_norm),
+                    }
                     self._record(record)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}",
-                                    tok_s=f"{record['tokens_per_s']:.0f}")
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
                     window_tokens, window_loss, window_start = 0, 0.0, time.perf_counter()
                 self.state["train_seconds"] = time.perf_counter() - run_start
                 at_epoch_end = b_index + 1 == len(batches)
@@ -624,9 +687,12 @@ class Trainer:
         order = sorted(range(len(src)), key=lambda i: len(tgt[i]))
         for start in range(0, len(order), 128):
             idx = order[start : start + 128]
-            batch = collate([src[i][: mc.max_source_length] for i in idx],
-                            [tgt[i][: mc.max_target_length] for i in idx], mc.pad_token_id,
-                            mc.bos_token_id).to(self.device)
+            batch = collate(
+                [src[i][: mc.max_source_length] for i in idx],
+                [tgt[i][: mc.max_target_length] for i in idx],
+                mc.pad_token_id,
+                mc.bos_token_id,
+            ).to(self.device)
             out = self.model(batch.src, batch.src_lengths, batch.tgt_in, labels=batch.labels)
             total += float(out.loss) * out.num_tokens
             tokens += out.num_tokens
@@ -638,12 +704,22 @@ class Trainer:
         if self.is_main:
             nll, tokens = self.validation_loss()
             translator = self.translator()
-            hyps = translator.translate(list(self.valid_data["src"]), beam_size=cfg.eval_beam_size,
-                                        strategy="beam" if cfg.eval_beam_size > 1 else "greedy", batch_size=128)
+            hyps = translator.translate(
+                list(self.valid_data["src"]),
+                beam_size=cfg.eval_beam_size,
+                strategy="beam" if cfg.eval_beam_size > 1 else "greedy",
+                batch_size=128,
+            )
             scores = corpus_scores([h.text for h in hyps], list(self.valid_data["tgt"]))
-            record = {"step": step, "epoch": self.state["epoch"], "valid_loss": nll / max(tokens, 1),
-                      "valid_ppl": perplexity(nll, tokens), "valid_bleu": scores.bleu, "valid_chrf": scores.chrf,
-                      "train_seconds": self.state["train_seconds"]}
+            record = {
+                "step": step,
+                "epoch": self.state["epoch"],
+                "valid_loss": nll / max(tokens, 1),
+                "valid_ppl": perplexity(nll, tokens),
+                "valid_bleu": scores.bleu,
+                "valid_chrf": scores.chrf,
+                "train_seconds": self.state["train_seconds"],
+            }
             improved = scores.bleu > self.state["best_bleu"]
             if improved:
                 self.state.update(best_bleu=scores.bleu, best_step=step, bad_evals=0, plateau_bad=0)
@@ -659,8 +735,10 @@ class Trainer:
             self.state["history"].append({"step": step, "valid_bleu": scores.bleu})
             record["best_bleu"] = self.state["best_bleu"]
             self._record(record)
-            self._log(f"step {step}: valid loss {record['valid_loss']:.3f} ppl {record['valid_ppl']:.2f} "
-                      f"BLEU {scores.bleu:.2f} chrF {scores.chrf:.2f}" + (" (best)" if improved else ""))
+            self._log(
+                f"step {step}: valid loss {record['valid_loss']:.3f} ppl {record['valid_ppl']:.2f} "
+                f"BLEU {scores.bleu:.2f} chrF {scores.chrf:.2f}" + (" (best)" if improved else "")
+            )
             if cfg.patience and self.state["bad_evals"] >= cfg.patience:
                 self.state["stopped_early"] = True
                 self._log(f"early stopping: no better validation BLEU for {cfg.patience} evaluations")
@@ -682,7 +760,7 @@ class Trainer:
         entries = json.loads((folder / "index.json").read_text()) if (folder / "index.json").exists() else []
         entries.append({"step": step, "bleu": bleu})
         entries.sort(key=lambda e: e["bleu"], reverse=True)
-        keep, drop = entries[: self.cfg.average_last], entries[self.cfg.average_last:]
+        keep, drop = entries[: self.cfg.average_last], entries[self.cfg.average_last :]
         if any(e["step"] == step for e in keep):
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
             save_file(state, str(folder / f"step-{step}.safetensors"))
@@ -714,10 +792,16 @@ class Trainer:
 
         cfg = self.cfg
         hours = self.state["train_seconds"] / 3600
-        device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else (
-            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
-        data = {"multi30k": f"Multi30k {cfg.src_lang}-{cfg.tgt_lang} (bundled, data/multi30k)",
-                "files": f"local files {cfg.train_files}", "hub": f"Hub dataset {cfg.hub_dataset}"}[cfg.dataset]
+        device = (
+            torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else (f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+        )
+        data = {
+            "multi30k": f"Multi30k {cfg.src_lang}-{cfg.tgt_lang} (bundled, data/multi30k)",
+            "files": f"local files {cfg.train_files}",
+            "hub": f"Hub dataset {cfg.hub_dataset}",
+        }[cfg.dataset]
         return {
             "data": data,
             "training pairs": f"{len(self.train_data):,}",
@@ -729,18 +813,20 @@ class Trainer:
         }
 
     def _card_sections(self) -> str:
-        return "\n".join([
-            "## Intended use and limits",
-            "",
-            "Research and demonstration of recurrent attention models. Trained on image captions "
-            "(Multi30k: short descriptive sentences about everyday scenes), it translates such sentences well and "
-            "degrades on other domains, long or complex sentences, names and rare words. Do not rely on it for "
-            "anything that matters without checking the output.",
-            "",
-            "## Data and citation",
-            "",
-            MULTI30K_CITATION if self.cfg.dataset == "multi30k" else f"Trained on {self.cfg.dataset} data.",
-        ])
+        return "\n".join(
+            [
+                "## Intended use and limits",
+                "",
+                "Research and demonstration of recurrent attention models. Trained on image captions "
+                "(Multi30k: short descriptive sentences about everyday scenes), it translates such sentences well and "
+                "degrades on other domains, long or complex sentences, names and rare words. Do not rely on it for "
+                "anything that matters without checking the output.",
+                "",
+                "## Data and citation",
+                "",
+                MULTI30K_CITATION if self.cfg.dataset == "multi30k" else f"Trained on {self.cfg.dataset} data.",
+            ]
+        )
 
     def _average_weights(self) -> bool:
         from safetensors.torch import load_file
@@ -769,10 +855,16 @@ class Trainer:
         metrics: dict[str, Any] = {"valid_bleu": self.state["best_bleu"]}
         if cfg.average_last and self._average_weights():
             translator = self.translator()
-            hyps = translator.translate(list(self.valid_data["src"]), beam_size=cfg.eval_beam_size, batch_size=128,
-                                        strategy="beam" if cfg.eval_beam_size > 1 else "greedy")
+            hyps = translator.translate(
+                list(self.valid_data["src"]),
+                beam_size=cfg.eval_beam_size,
+                batch_size=128,
+                strategy="beam" if cfg.eval_beam_size > 1 else "greedy",
+            )
             avg_bleu = corpus_scores([h.text for h in hyps], list(self.valid_data["tgt"])).bleu
-            self._log(f"checkpoint averaging: validation BLEU {avg_bleu:.2f} vs best single {self.state['best_bleu']:.2f}")
+            self._log(
+                f"checkpoint averaging: validation BLEU {avg_bleu:.2f} vs best single {self.state['best_bleu']:.2f}"
+            )
             if avg_bleu > self.state["best_bleu"]:
                 metrics["valid_bleu"] = avg_bleu
                 metrics["averaged_checkpoints"] = cfg.average_last
@@ -781,18 +873,26 @@ class Trainer:
         self.model.eval()
         translator = self.translator()
         if self.test_data is not None and len(self.test_data):
-            hyps = translator.translate(list(self.test_data["src"]), beam_size=cfg.test_beam_size,
-                                        length_penalty=cfg.test_length_penalty, batch_size=64,
-                                        strategy="beam" if cfg.test_beam_size > 1 else "greedy")
+            hyps = translator.translate(
+                list(self.test_data["src"]),
+                beam_size=cfg.test_beam_size,
+                length_penalty=cfg.test_length_penalty,
+                batch_size=64,
+                strategy="beam" if cfg.test_beam_size > 1 else "greedy",
+            )
             scores = corpus_scores([h.text for h in hyps], list(self.test_data["tgt"]))
             metrics.update(
-                test_bleu=scores.bleu, test_bleu_signature=scores.bleu_signature,
-                test_bleu_lowercase=scores.bleu_lowercase, test_chrf=scores.chrf,
+                test_bleu=scores.bleu,
+                test_bleu_signature=scores.bleu_signature,
+                test_bleu_lowercase=scores.bleu_lowercase,
+                test_chrf=scores.chrf,
                 test_chrf_signature=scores.chrf_signature,
                 test_beam_size=cfg.test_beam_size,
             )
-            self._log(f"test: BLEU {scores.bleu:.2f} (lowercased {scores.bleu_lowercase:.2f}) chrF {scores.chrf:.2f} "
-                      f"[{scores.bleu_signature}]")
+            self._log(
+                f"test: BLEU {scores.bleu:.2f} (lowercased {scores.bleu_lowercase:.2f}) chrF {scores.chrf:.2f} "
+                f"[{scores.bleu_signature}]"
+            )
         self._save_model_folder(folder, translator, metrics)
         _atomic_write_text(self.output_dir / "final_metrics.json", json.dumps(metrics, indent=2))
         self._record({"step": self.state["step"], **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
@@ -803,8 +903,13 @@ class Trainer:
         return folder
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None,
-                commit_message: str = "Upload seq2seq-hub model") -> str:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload seq2seq-hub model",
+) -> str:
     """Upload a finished model folder (only the files `from_pretrained` needs, plus the card)."""
     from huggingface_hub import HfApi
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +48,11 @@ class Hypothesis:
 
 def _check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not (low <= value <= high) or (
-        not integer and math.isnan(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or not (low <= value <= high)
+        or (not integer and math.isnan(value))
     ):
         raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], got {value!r}")
 
@@ -133,8 +134,15 @@ class Translator(
         card = self.card or render_model_card(self.config, num_parameters=self.model.num_parameters())
         (save_directory / CARD_FILE).write_text(card, encoding="utf-8")
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None, commit_message: str | None = None,
-                    token: str | None = None, **kwargs) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        token: str | None = None,
+        **kwargs,
+    ) -> str:
         """Create (if needed) and upload the model repo: config, weights, tokenizer and card."""
         return super().push_to_hub(
             repo_id,
@@ -171,10 +179,10 @@ class Translator(
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"texts must be a string or a list of strings, got {_describe(texts)}")
+        _check_number("beam_size", beam_size, 1, 64, integer=True)  # before it picks the default strategy
         strategy = strategy or ("beam" if beam_size > 1 else "greedy")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {{'beam', 'greedy', 'sample'}}, got {strategy!r}")
-        _check_number("beam_size", beam_size, 1, 64, integer=True)
         _check_number("length_penalty", length_penalty, 0.0, 10.0)
         _check_number("min_length", min_length, 0, self.config.max_target_length, integer=True)
         _check_number("temperature", temperature, 1e-3, 100.0)
@@ -229,6 +237,34 @@ class Translator(
                 results[i] = best
         return results  # type: ignore[return-value]
 
+    @torch.inference_mode()
+    def score(self, sources: list[str], targets: list[str], batch_size: int = 64) -> tuple[float, int]:
+        """Teacher-forced summed negative log-likelihood of `targets` given `sources`, and its token count.
+
+        Perplexity is exp(nll / tokens) (see `metrics.perplexity`).
+        """
+        from .data import collate
+
+        if len(sources) != len(targets):
+            raise ValueError(f"got {len(sources)} sources for {len(targets)} targets")
+        cfg = self.config
+        src = self.tokenizer.encode_source(sources, max_length=cfg.max_source_length)
+        tgt = self.tokenizer.encode_target(targets, max_length=cfg.max_target_length)
+        self.model.eval()
+        total, tokens = 0.0, 0
+        for start in range(0, len(src), batch_size):
+            batch = collate(
+                [e.ids for e in src[start : start + batch_size]],
+                [e.ids for e in tgt[start : start + batch_size]],
+                cfg.pad_token_id,
+                cfg.bos_token_id,
+            )
+            batch = batch.to(self.device)
+            out = self.model(batch.src, batch.src_lengths, batch.tgt_in, labels=batch.labels)
+            total += float(out.loss) * out.num_tokens
+            tokens += out.num_tokens
+        return total, tokens
+
     def _prefix_ids(self, prefix: str | list[str] | None, count: int) -> list[list[int]]:
         if prefix is None:
             return [[] for _ in range(count)]
@@ -245,7 +281,9 @@ class Translator(
             out.append(ids)
         return out
 
-    def _max_lengths(self, src_lengths: torch.Tensor, prefixes: list[list[int]], max_length: int | None) -> torch.Tensor:
+    def _max_lengths(
+        self, src_lengths: torch.Tensor, prefixes: list[list[int]], max_length: int | None
+    ) -> torch.Tensor:
         cap = self.config.max_target_length
         prefix_len = torch.tensor([len(p) for p in prefixes])
         if max_length is None:
@@ -255,9 +293,22 @@ class Translator(
             lengths = torch.maximum(lengths, prefix_len + 1)
         return lengths.clamp(max=cap)
 
-    def _decode_batch(self, ids: list[list[int]], prefixes: list[list[int]], *, strategy: str, beam_size: int,
-                      length_penalty: float, max_length: int | None, min_length: int, num_return_sequences: int,
-                      temperature: float, top_k: int, top_p: float, generator) -> list[list[RawHypothesis]]:
+    def _decode_batch(
+        self,
+        ids: list[list[int]],
+        prefixes: list[list[int]],
+        *,
+        strategy: str,
+        beam_size: int,
+        length_penalty: float,
+        max_length: int | None,
+        min_length: int,
+        num_return_sequences: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        generator,
+    ) -> list[list[RawHypothesis]]:
         pad = self.config.pad_token_id
         lengths = torch.tensor([len(x) for x in ids])
         src = torch.full((len(ids), int(lengths.max())), pad, dtype=torch.long)
@@ -267,16 +318,31 @@ class Translator(
         src, device_lengths = src.to(self.device), lengths.to(self.device)
         common = dict(min_length=min_length, prefixes=prefixes, length_penalty=length_penalty)
         if strategy == "beam":
-            return beam_search(self.model, src, device_lengths, max_lengths, beam_size=beam_size,
-                               num_return_sequences=num_return_sequences, **common)
+            return beam_search(
+                self.model,
+                src,
+                device_lengths,
+                max_lengths,
+                beam_size=beam_size,
+                num_return_sequences=num_return_sequences,
+                **common,
+            )
         if strategy == "greedy":
             return [[h] for h in greedy_or_sample(self.model, src, device_lengths, max_lengths, **common)]
         n = num_return_sequences
         index = torch.arange(len(ids)).repeat_interleave(n)
         common["prefixes"] = [prefixes[i] for i in index.tolist()]
         raw = greedy_or_sample(
-            self.model, src[index.to(self.device)], device_lengths[index.to(self.device)], max_lengths[index],
-            sample=True, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator, **common,
+            self.model,
+            src[index.to(self.device)],
+            device_lengths[index.to(self.device)],
+            max_lengths[index],
+            sample=True,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            generator=generator,
+            **common,
         )
         groups = [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]
         return groups
@@ -312,24 +378,17 @@ def check_compatible(config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer) -> None
     """The tokenizer's vocabularies and special ids must be the ones the model was built for."""
     problems = []
     if tokenizer.src_vocab_size != config.src_vocab_size:
-        problems.append(f"source vocabulary has {tokenizer.src_vocab_size} entries, config.json says {config.src_vocab_size}")
+        problems.append(
+            f"source vocabulary has {tokenizer.src_vocab_size} entries, config.json says {config.src_vocab_size}"
+        )
     if tokenizer.tgt_vocab_size != config.tgt_vocab_size:
-        problems.append(f"target vocabulary has {tokenizer.tgt_vocab_size} entries, config.json says {config.tgt_vocab_size}")
+        problems.append(
+            f"target vocabulary has {tokenizer.tgt_vocab_size} entries, config.json says {config.tgt_vocab_size}"
+        )
     for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
         if getattr(tokenizer, name) != getattr(config, name):
-            problems.append(f"{name} is {getattr(tokenizer, name)} in the tokenizer, {getattr(config, name)} in config.json")
+            problems.append(
+                f"{name} is {getattr(tokenizer, name)} in the tokenizer, {getattr(config, name)} in config.json"
+            )
     if problems:
         raise ValueError("tokenizer.json does not match config.json: " + "; ".join(problems))
-
-
-def copy_model_folder(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy a model folder's repo files (used to publish a finished training run)."""
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in os.listdir(src):
-        if not name.startswith("."):
-            shutil.copy2(Path(src) / name, dst / name)
-
-
-def temporary_directory() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="seq2seq-hub-")

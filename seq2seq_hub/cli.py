@@ -1,0 +1,177 @@
+"""cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, push, plot.
+
+A thin client of `Translator`, `metrics` and `trainer.push_folder`; errors become one line on
+stderr and exit status 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see training/train.py
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+
+
+def _add_decoding_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strategy",
+        choices=["greedy", "beam", "sample"],
+        default=None,
+        help="default: beam when --beam-size > 1, else greedy",
+    )
+    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+def _decoding_kwargs(args: argparse.Namespace) -> dict:
+    return dict(
+        strategy=args.strategy,
+        beam_size=args.beam_size,
+        length_penalty=args.length_penalty,
+        max_length=args.max_length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seq2seq-hub", description="Attention seq2seq translation models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("translate", help="translate lines from stdin (or --input) to stdout")
+    _add_model_args(p)
+    _add_decoding_args(p)
+    p.add_argument("--input", default="-", help="text file, one sentence per line (default: stdin)")
+    p.add_argument(
+        "--nbest", type=int, default=1, help="print this many hypotheses per line, tab-separated with scores"
+    )
+
+    p = sub.add_parser("evaluate", help="sacreBLEU, chrF and perplexity on a source/reference file pair")
+    _add_model_args(p)
+    _add_decoding_args(p)
+    p.add_argument("--src", required=True, help="source sentences, one per line (.gz allowed)")
+    p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
+    p.add_argument("--output", default=None, help="also write the translations to this file")
+
+    p = sub.add_parser("push", help="upload a finished model folder to the Hugging Face Hub")
+    p.add_argument("--model", required=True, help="local model folder")
+    p.add_argument("--repo-id", required=True, help="org/name on the Hub")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--commit-message", default="Upload seq2seq-hub model")
+
+    p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
+    p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
+    p.add_argument("--output", default=None, help="PNG path (default: <run>/curves.png)")
+    return parser
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from .translator import Translator
+
+    translator = Translator.from_pretrained(args.model, revision=args.revision, device=args.device)
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    kwargs = _decoding_kwargs(args)
+    nbest = max(1, args.nbest)
+    if nbest > 1:
+        kwargs["num_return_sequences"] = nbest
+    out = sys.stdout
+    try:
+        batch: list[str] = []
+        interactive = stream.isatty()
+        for line in stream:
+            batch.append(line.rstrip("\n"))
+            if interactive or len(batch) >= args.batch_size:
+                _write(out, translator.translate(batch, **kwargs), nbest)
+                batch = []
+        if batch:
+            _write(out, translator.translate(batch, **kwargs), nbest)
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    return 0
+
+
+def _write(out, hyps, nbest: int) -> None:
+    for hyp in hyps:
+        if nbest > 1:
+            out.write("\t".join(f"{h.text}\t{h.score:.4f}" for h in hyp.nbest) + "\n")
+        else:
+            out.write(hyp.text + "\n")
+        if hyp.truncated:
+            print("warning: an input line was longer than the model's maximum and was truncated", file=sys.stderr)
+    out.flush()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .data import read_lines
+    from .metrics import corpus_scores, perplexity
+    from .translator import Translator
+
+    src, ref = read_lines(args.src), read_lines(args.ref)
+    if len(src) != len(ref):
+        raise ValueError(f"--src has {len(src)} lines but --ref has {len(ref)}")
+    translator = Translator.from_pretrained(args.model, revision=args.revision, device=args.device)
+    hyps = translator.translate(src, **_decoding_kwargs(args))
+    texts = [h.text for h in hyps]
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write("\n".join(texts) + "\n")
+    scores = corpus_scores(texts, ref)
+    nll, tokens = translator.score(src, ref)
+    print(f"BLEU = {scores.bleu:.2f}  ({scores.bleu_signature})")
+    print(f"BLEU (lowercased) = {scores.bleu_lowercase:.2f}")
+    print(f"chrF = {scores.chrf:.2f}  ({scores.chrf_signature})")
+    print(f"perplexity = {perplexity(nll, tokens):.2f}  (teacher-forced, {tokens} reference tokens)")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .trainer import push_folder
+
+    url = push_folder(args.model, args.repo_id, private=args.private, commit_message=args.commit_message)
+    print(url)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plotting import plot_training_curves
+
+    path = plot_training_curves(args.run, args.output)
+    print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"translate": _translate, "evaluate": _evaluate, "push": _push, "plot": _plot}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError, PermissionError, OSError) as err:
+        message = str(err)
+        token = os.environ.get("HF_TOKEN")
+        if token:
+            message = message.replace(token, "***")
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
