@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ConnectionError, PermissionError, OSError) as err:
-        message = str(err)
+        # one line: the Hub's HTTP errors span several
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         token = os.environ.get("HF_TOKEN")
         if token:
             message = message.replace(token, "***")

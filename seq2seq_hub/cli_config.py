@@ -19,6 +19,15 @@ from .config import Seq2SeqConfig
 from .trainer import TrainConfig
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-3` (no dot) as a string; read it as the float everyone means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
+
+
 def _field_comments(cls) -> dict[str, str]:
     comments = {}
     for line in inspect.getsource(cls).splitlines():
@@ -56,7 +65,7 @@ def build_train_parser() -> argparse.ArgumentParser:
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
 
@@ -69,7 +78,7 @@ def load_train_config(args: argparse.Namespace) -> TrainConfig:
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
         except yaml.YAMLError as err:
             raise ValueError(f"{path} is not valid YAML: {err}") from None
         if not isinstance(data, dict):

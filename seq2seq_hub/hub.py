@@ -365,7 +365,8 @@ def render_model_card(
         lines += ["## Scores", "", "| metric | value | sacreBLEU signature |", "|---|---|---|"]
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and not key.endswith("_signature"):
-                lines.append(f"| {key} | {value:.2f} | {metrics.get(key + '_signature', '')} |")
+                signature = str(metrics.get(key + "_signature", "")).replace("|", "\\|")  # a '|' would end the cell
+                lines.append(f"| {key} | {value:.2f} | {signature} |")
         lines.append("")
     if training:
         lines += ["## Training", ""]

@@ -68,7 +68,7 @@ def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike |
         raise FileNotFoundError(f"no metrics.jsonl in {run_dir}")
     records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
     train = [r for r in records if "loss" in r]
-    valid = [r for r in records if "valid_bleu" in r]
+    valid = [r for r in records if "valid_loss" in r]  # not the final summary record (valid_bleu only)
     if not train and not valid:
         raise ValueError(f"{metrics} holds no training or validation records yet")
     fig = Figure(figsize=(12, 3.6), dpi=100, layout="constrained")

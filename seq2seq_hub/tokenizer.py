@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,5 +237,8 @@ def _chain(*iterables: Iterable[str]) -> Iterator[str]:
 
 
 def normalize(text: str) -> str:
-    """What the tokenizer's normalizer does to text (NFKC, collapsed and stripped whitespace)."""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    """What the tokenizer's normalizer does to text (NFKC, whitespace runs collapsed, stripped)."""
+    return _NORMALIZER.normalize_str(clean_text(text))
+
+
+_NORMALIZER = new_byte_level_bpe().normalizer

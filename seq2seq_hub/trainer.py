@@ -50,6 +50,10 @@ MULTI30K_CITATION = (
 )
 
 
+# Seq2SeqConfig fields the trainer fills in from the data and the tokenizer (values given in `model` are replaced)
+_FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", "shared_vocab")
+
+
 class TrainingError(RuntimeError):
     """A training failure with a message meant for the user (no stack trace needed)."""
 
@@ -137,15 +141,19 @@ class TrainConfig:
                 allowed = "{" + ", ".join(repr(o) for o in sorted(options)) + "}"
                 problems.append(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
+        types = {f.name: f.type for f in dataclasses.fields(self)}  # annotations are strings here
+
         def positive(name: str, allow_zero: bool = False) -> None:
             value = getattr(self, name)
+            kind = int if types[name] == "int" else (int, float)
             if (
                 isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or value < 0
+                or not isinstance(value, kind)
+                or not value >= 0  # NaN too
                 or (value == 0 and not allow_zero)
             ):
-                problems.append(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+                what = "an integer" if kind is int else "a number"
+                problems.append(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
         choice("dataset", ("multi30k", "files", "hub"))
         choice("optimizer", ("adam", "adamw"))
@@ -193,6 +201,11 @@ class TrainConfig:
             unknown = sorted(set(self.model) - known)
             if unknown:
                 problems.append(f"model has unknown keys {unknown}; known keys are {sorted(known)}")
+            else:  # check the model's values now, not after the data and the tokenizer are prepared
+                try:
+                    Seq2SeqConfig(**{k: v for k, v in self.model.items() if k not in _FILLED_FROM_DATA})
+                except ValueError as err:
+                    problems.append("model: " + str(err).removeprefix("Invalid Seq2SeqConfig: "))
         if problems:
             raise ValueError("Invalid training config: " + "; ".join(problems))
 
