@@ -240,7 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(BUNDLED), help="trained model folder for the decoding figures")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="the Markdown file to append to")
-    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="the Markdown file to append to")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.train_steps, args.decode_sentences, args.naive_sentences = 1, 4, 200, 30
