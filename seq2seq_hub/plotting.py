@@ -29,16 +29,32 @@ def merge_subwords(tokens: list[str], attention: list[list[float]], axis: int) -
     return words, merged
 
 
-def attention_figure(src_tokens: list[str], tgt_tokens: list[str], attention: list[list[float]],
-                     merge: bool = False, title: str | None = None):
-    """Heatmap: source tokens across, target tokens down, with a colour bar. Returns a Figure."""
+def plot_label(label: str, limit: int = 18) -> str:
+    """A tick label that is safe and readable: long words shortened, '$' not read as math."""
+    label = label if len(label) <= limit else label[: limit - 1] + "…"
+    return label.replace("$", r"\$")
+
+
+def attention_figure(
+    src_tokens: list[str],
+    tgt_tokens: list[str],
+    attention: list[list[float]],
+    merge: bool = False,
+    title: str | None = None,
+    max_width: float = 12.0,
+):
+    """Heatmap: source tokens across, target tokens down, with a colour bar. Returns a Figure.
+
+    Labels get the largest font (6-10 pt) that their rows and columns leave room for, so a
+    40-token sentence stays readable; the figure is at most `max_width` inches wide.
+    """
     from matplotlib.figure import Figure
 
     if merge and attention:
         tgt_tokens, attention = merge_subwords(tgt_tokens, attention, axis=0)
         src_tokens, attention = merge_subwords(src_tokens, attention, axis=1)
     rows, cols = len(tgt_tokens), len(src_tokens)
-    width = min(max(4.0, 0.38 * cols + 2.2), 22.0)
+    width = min(max(4.0, 0.38 * cols + 2.2), max_width)
     height = min(max(3.0, 0.32 * rows + 1.6), 22.0)
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     ax = fig.add_subplot()
@@ -47,9 +63,19 @@ def attention_figure(src_tokens: list[str], tgt_tokens: list[str], attention: li
         ax.set_axis_off()
         return fig
     image = ax.imshow(attention, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-    font = 10 if max(rows, cols) <= 25 else 8 if max(rows, cols) <= 45 else 6
-    ax.set_xticks(range(cols), labels=src_tokens, rotation=60, ha="right", rotation_mode="anchor", fontsize=font)
-    ax.set_yticks(range(rows), labels=tgt_tokens, fontsize=font)
+    points_per_column = (width - 2.2) * 72 / max(cols, 1)  # 2.2 in: labels and colour bar
+    points_per_row = (height - 1.6) * 72 / max(rows, 1)  # 1.6 in: title and source labels
+    ax.set_xticks(
+        range(cols),
+        labels=[plot_label(t) for t in src_tokens],
+        rotation=60,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=min(10.0, max(6.0, 0.7 * points_per_column)),
+    )
+    ax.set_yticks(
+        range(rows), labels=[plot_label(t) for t in tgt_tokens], fontsize=min(10.0, max(6.0, 0.7 * points_per_row))
+    )
     ax.set_xlabel("source")
     ax.set_ylabel("translation")
     if title:
@@ -72,8 +98,11 @@ def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike |
     if not train and not valid:
         raise ValueError(f"{metrics} holds no training or validation records yet")
     fig = Figure(figsize=(12, 3.6), dpi=100, layout="constrained")
-    panels = [("training loss", train, "loss"), ("validation perplexity", valid, "valid_ppl"),
-              ("validation BLEU", valid, "valid_bleu")]
+    panels = [
+        ("training loss", train, "loss"),
+        ("validation perplexity", valid, "valid_ppl"),
+        ("validation BLEU", valid, "valid_bleu"),
+    ]
     for i, (title, rows, key) in enumerate(panels, 1):
         ax = fig.add_subplot(1, 3, i)
         ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o" if rows is valid else None)

@@ -1,0 +1,406 @@
+"""Tests of the Gradio demo (app.py): its request checks and result views as plain functions, the
+running app through gradio_client, and the page in a real headless Chromium.
+
+The demo is built around a tiny untrained translator (a 400-entry BPE and a 16/32-wide model), so
+translations are gibberish; the tests check the plumbing, not the quality.
+"""
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import gzip  # noqa: E402
+import io  # noqa: E402
+import ipaddress  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import app  # noqa: E402
+from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
+from seq2seq_hub.hub import render_model_card  # noqa: E402
+
+torch.set_num_threads(1)  # another CPU-heavy job may share the machine
+# gradio 6 on pandas 3 warns from inside its queue
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated)")
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "multi30k"
+SENTENCE = "Ein Mann fährt mit dem Fahrrad durch die Stadt."
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _lines(path: Path, count: int) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [next(f).strip() for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def demo_translator() -> Translator:
+    """A tiny untrained translator (bahdanau GRU, embedding 16, hidden 32) with a model card."""
+    torch.manual_seed(0)
+    tokenizer = Seq2SeqTokenizer.train(_lines(DATA / "train.de.gz", 300), _lines(DATA / "train.en.gz", 300),
+                                       vocab_size=400)
+    config = Seq2SeqConfig(
+        src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size, shared_vocab=True,
+        embedding_size=16, hidden_size=32, cell="gru", attention="bahdanau", dropout=0.0,
+        max_source_length=48, max_target_length=40,
+    )
+    model = Seq2SeqModel(config)
+    translator = Translator(model, tokenizer)
+    translator.card = render_model_card(
+        config, num_parameters=model.num_parameters(), datasets=["bentrevett/multi30k"],
+        metrics={"test_bleu": 31.4159, "test_chrf": 55.5, "test_bleu_signature": "nrefs:1|case:mixed"},
+        training={"data": "Multi30k de-en (300 lines)", "steps": 0},
+    )
+    return translator
+
+
+@pytest.fixture(scope="module")
+def hyp(demo_translator):
+    return demo_translator.translate(SENTENCE, strategy="beam", beam_size=3, num_return_sequences=3)[0]
+
+
+# ---------------------------------------------------------------------- request checks
+def test_parse_request_defaults_and_strategy_names():
+    request = app.parse_request(" Ein Mann. ", "sampling", 5.0, 1.0, 0, 3.0, 0.7, 10.0, 0.9, 7.0, "", True)
+    assert request.text == " Ein Mann. "
+    assert request.options == {
+        "strategy": "sample", "beam_size": 5, "length_penalty": 1.0, "max_length": None,
+        "num_return_sequences": 3, "temperature": 0.7, "top_k": 10, "top_p": 0.9, "seed": 7, "prefix": None,
+    }
+    assert isinstance(request.options["beam_size"], int) and request.notices == []
+    assert app.parse_request("a", seed=-1).options["seed"] is None
+    assert app.parse_request("a", seed=None).options["seed"] is None
+
+
+def test_parse_request_limits_the_nbest_list_with_a_notice():
+    greedy = app.parse_request("a", "greedy", num_return_sequences=4)
+    assert greedy.options["num_return_sequences"] == 1 and "Greedy" in greedy.notices[0]
+    beam = app.parse_request("a", "beam", beam_size=2, num_return_sequences=4)
+    assert beam.options["num_return_sequences"] == 2 and "beam size (2)" in beam.notices[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"text": ""}, "Enter some German text"),
+        ({"text": " \n\t "}, "Enter some German text"),
+        ({"text": "\x00\x07"}, "Enter some German text"),
+        ({"text": 42}, "text must be a string, got int"),
+        ({"text": ["Ein", "Mann"]}, "text must be a string, got list"),
+        ({"strategy": "topk"}, "strategy must be one of"),
+        ({"beam_size": 0}, "beam size must be between 1 and 16, got 0"),
+        ({"beam_size": 2.5}, "beam size must be a whole number"),
+        ({"beam_size": "5"}, "beam size must be an integer between 1 and 16, got str"),
+        ({"temperature": float("nan")}, "temperature must be a number"),
+        ({"top_p": 0.0}, "top-p must be between"),
+        ({"max_length": 41}, "max length must be between 0 and 40"),
+        ({"seed": -2}, "seed must be between"),
+        ({"prefix": {"a": 1}}, "target prefix must be a string, got dict"),
+        ({"merge": "yes"}, "merge must be true or false"),
+    ],
+)
+def test_parse_request_refuses_bad_input_with_a_clear_message(kwargs, message):
+    kwargs = {"text": "Ein Mann.", **kwargs}
+    with pytest.raises(app.InputError, match=message):
+        app.parse_request(**kwargs, max_target_length=40, source_language="German")
+
+
+def test_parse_request_cuts_long_text_and_drops_control_characters():
+    long = app.parse_request("Ein Mann. " * 100_000)
+    assert len(long.text) == app.MAX_INPUT_CHARS
+    assert "1,000,000 characters" in long.notices[0]
+    controls = app.parse_request("Ein\x00 Mann\x1b[31m\tfährt\u0085.\n")
+    assert controls.text == "Ein Mann[31m\tfährt.\n"
+    assert controls.notices == ["Removed 3 control characters from the text."]
+
+
+# ---------------------------------------------------------------------- result views
+def test_heatmap_has_a_row_per_target_token_and_a_column_per_source_token(hyp):
+    data = app.heatmap_data(hyp, merge=False)
+    assert (data.tgt_labels, data.src_labels) == (hyp.tokens, hyp.src_tokens)
+    assert len(data.weights) == len(hyp.tokens) and {len(row) for row in data.weights} == {len(hyp.src_tokens)}
+    figure = app.heatmap_figure(hyp, merge=False)
+    image = figure.axes[0].images[0].get_array()
+    assert image.shape == (len(hyp.tokens), len(hyp.src_tokens))
+    assert len(figure.axes) == 2  # the heatmap and its colour bar
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == hyp.src_tokens
+
+
+def test_merged_heatmap_has_a_row_per_word_and_keeps_rows_normalised(hyp):
+    data = app.heatmap_data(hyp, merge=True)
+    assert data.src_labels == SENTENCE.split() + ["</s>"]
+    assert len(data.weights) == len(data.tgt_labels) <= len(hyp.tokens)
+    assert {len(row) for row in data.weights} == {len(data.src_labels)}
+    for row in data.weights:
+        assert sum(row) == pytest.approx(1.0, abs=1e-4)
+    image = app.heatmap_figure(hyp, merge=True).axes[0].images[0].get_array()
+    assert image.shape == (len(data.tgt_labels), len(data.src_labels))
+
+
+def test_heatmap_labels_are_short_and_never_math(demo_translator):
+    hyp = demo_translator.translate("Preis $\\frac{1}{0$ " + "x" * 300, strategy="greedy", max_length=5)[0]
+    figure = app.heatmap_figure(hyp, merge=True)
+    figure.savefig(io.BytesIO(), format="png")  # as gradio does; an unescaped '$...$' label fails here
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    assert max(len(label) for label in labels) <= 19
+
+
+def test_heatmap_of_a_model_without_attention(demo_translator):
+    config = Seq2SeqConfig(**{**demo_translator.config.to_dict(), "attention": "none"})
+    plain = Translator(Seq2SeqModel(config), demo_translator.tokenizer)
+    hyp = plain.translate(SENTENCE, strategy="greedy", max_length=6)[0]
+    assert app.heatmap_data(hyp).weights == []
+    figure = app.heatmap_figure(hyp)
+    assert figure.axes[0].texts[0].get_text() == "this model has no attention"
+
+
+def test_nbest_rows_are_rounded_and_tokens_get_a_confidence_level(hyp):
+    rows = app.nbest_rows(hyp)
+    assert [r[0] for r in rows] == [1, 2, 3]
+    assert rows[0][1] == hyp.text and rows[0][2] == round(hyp.score, 3)
+    assert all(r[2] == round(r[2], 3) and r[3] == round(r[3], 3) for r in rows)
+    spans = app.confidence_spans(hyp)
+    assert [level for _, level in spans] == [app.confidence_level(p) for p in hyp.token_probs]
+    assert "▁" not in "".join(token for token, _ in spans)
+    assert [app.confidence_level(p)[:4] for p in (1.0, 0.7, 0.69, 0.3, 0.29, 0.0)] == ["sure"] * 2 + ["unsu"] * 2 + [
+        "doub"] * 2
+
+
+def test_model_panel_shows_architecture_size_data_and_card_scores(demo_translator):
+    text = app.model_markdown(demo_translator)
+    assert "bidirectional GRU encoder-decoder, Bahdanau (additive) attention" in text
+    assert f"{demo_translator.model.num_parameters():,}" in text
+    assert "German → English" in text and "bentrevett/multi30k" in text
+    assert "| sacreBLEU | 31.42 | Multi30k test\\_2016\\_flickr |" in text
+    assert "| chrF | 55.50 |" in text
+    assert "Multi30k de-en (300 lines)" in text
+
+
+def test_parse_card_reads_a_score_table_without_metadata_and_escapes_card_text(demo_translator):
+    card = (
+        "# model\n\n## Scores\n\n| metric | value | sacreBLEU signature |\n|---|---|---|\n"
+        "| test_bleu | 12.34 | nrefs:1|case:mixed |\n| <img src=x onerror=alert(1)> | 1.0 | |\n"
+    )
+    info = app.parse_card(card)
+    assert info.metadata == {} and info.scores[0] == ("test_bleu", 12.34, "")
+    translator_copy = SimpleNamespace(config=demo_translator.config, model=demo_translator.model,
+                                      tokenizer=demo_translator.tokenizer, card=card)
+    text = app.model_markdown(translator_copy)
+    assert "\\<img" in text and re.search(r"(?<!\\)<img", text) is None  # escaped: shown as text
+    assert app.parse_card("---\n: not yaml: [\n---\nbody") == app.CardInfo()
+    assert "no model card" in app.model_markdown(SimpleNamespace(**{**vars(translator_copy), "card": None}))
+
+
+def test_examples_come_from_the_test_set():
+    examples = app.load_examples()
+    assert len(examples) == app.NUM_EXAMPLES
+    assert examples[0] == _lines(DATA / "test_2016_flickr.de.gz", 1)[0]
+    assert app.load_examples(Path("no/such/file.gz")) == []
+
+
+def test_main_reports_an_unloadable_model_in_one_line(demo_translator, tmp_path, capsys):
+    assert app.main(["--model", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot load the model") and "Traceback" not in err
+    demo_translator.save_pretrained(tmp_path / "model")
+    assert app.load_translator(str(tmp_path / "model"), "cpu").config == demo_translator.config
+    (tmp_path / "model" / "config.json").write_text("{", encoding="utf-8")
+    assert app.main(["--model", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config.json is not readable JSON" in err
+
+
+def test_model_comes_from_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_MODEL", "org/some-model")
+    assert app.parse_args([]).model == "org/some-model"
+    assert app.parse_args(["--model", "x", "--port", "7000"]).port == 7000
+    monkeypatch.delenv("SEQ2SEQ_MODEL")
+    args = app.parse_args([])
+    assert Path(args.model) == ROOT / "models" / "multi30k-de-en" and (args.host, args.port) == ("127.0.0.1", 7860)
+
+
+# ---------------------------------------------------------------------- the running app
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_translator):
+    """The demo launched in this process; any connection it tries beyond 127.0.0.1 is refused and recorded."""
+    outbound: list = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guard(real):
+        def connect(sock, address):
+            if isinstance(address, tuple) and not _is_loopback(address[0]):
+                outbound.append(address)
+                raise OSError(f"tests allow no network access ({address[0]})")
+            return real(sock, address)
+
+        return connect
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", guard(real_connect))
+        patch.setattr(socket.socket, "connect_ex", guard(real_connect_ex))
+        demo = app.build_demo(demo_translator)
+        _, url, _ = app.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            yield SimpleNamespace(url=url, demo=demo, outbound=outbound)
+        finally:
+            demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+
+
+def _translate(client, text=SENTENCE, **options):
+    return client.predict(text=text, api_name="/translate", **options)
+
+
+def test_one_translate_endpoint_with_a_bounded_queue(server):
+    endpoints = [fn for fn in server.demo.fns.values() if fn.api_visibility == "public"]
+    assert [fn.api_name for fn in endpoints] == ["translate"]
+    assert endpoints[0].concurrency_limit == app.CONCURRENCY_LIMIT
+    assert server.demo._queue.max_size == app.QUEUE_MAX_SIZE
+
+
+def test_api_returns_translation_heatmap_nbest_and_confidences(client):
+    text, notice, plot, table, confidence, result, *_ = _translate(client, strategy="beam", beam_size=4,
+                                                                   num_return_sequences=3)
+    assert isinstance(text, str) and text == result["text"] and notice == ""
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    assert table["headers"] == ["#", "translation", "score", "log-prob", "tokens"]
+    assert [row[0] for row in table["data"]] == [1, 2, 3] and table["data"][0][1] == text
+    tokens, src_tokens, attention = result["tokens"], result["src_tokens"], result["attention"]
+    assert len(attention) == len(tokens) and {len(row) for row in attention} == {len(src_tokens)}
+    assert src_tokens[-1] == "</s>" and "".join(src_tokens[:-1]).replace("▁", " ") == SENTENCE
+    assert [c["token"] for c in confidence] == [t.replace("▁", " ") for t in tokens]
+    assert [c["class_or_confidence"] for c in confidence] == [app.confidence_level(p) for p in result["token_probs"]]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sampling"])
+def test_api_every_strategy_translates(client, strategy):
+    options = dict(strategy=strategy, beam_size=3, num_return_sequences=2, max_length=12, seed=123,
+                   temperature=0.8, top_k=20, top_p=0.9)
+    text, notice, _, table, _, result = _translate(client, **options)
+    assert isinstance(text, str) and len(result["tokens"]) <= 12
+    assert len(table["data"]) == (1 if strategy == "greedy" else 2)
+    assert ("Greedy" in notice) == (strategy == "greedy")
+    if strategy == "sampling":  # a seed makes sampling repeatable
+        assert _translate(client, **options)[5] == result
+
+
+def test_api_continues_a_target_prefix(client):
+    result = _translate(client, strategy="greedy", prefix="A man", max_length=10)[5]
+    assert result["text"].startswith("A man")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "Enter some German text to translate."), ("\x00\x01\x02", "Enter some German text"),
+     (12345, "text must be a string, got int"), ({"text": "Ein Mann"}, "text must be a string, got dict"),
+     (None, "Enter some German text")],
+)
+def test_api_bad_input_gives_a_clear_message(client, text, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        _translate(client, text)
+    assert message in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_api_bad_options_give_a_clear_message(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="beam size must be between 1 and 16, got 99"):
+        _translate(client, beam_size=99)
+    with pytest.raises(AppError, match="strategy must be one of"):
+        _translate(client, strategy="<b>nucleus</b>")
+
+
+def test_api_huge_and_control_character_input_is_translated_with_a_notice(client):
+    text, notice, *_ , result = _translate(client, "Ein Mann fährt. " * 65_536, strategy="greedy")  # 1 MiB
+    assert "1,048,576 characters" in notice and "only its beginning was translated" in notice
+    assert result["truncated"] is True and len(result["src_tokens"]) == 48
+    _, notice, *_, result = _translate(client, "Ein\x00 Mann\x1b fährt.", strategy="greedy")
+    assert "Removed 2 control characters" in notice
+    assert "".join(result["src_tokens"][:-1]).replace("▁", " ") == "Ein Mann fährt."
+
+
+def test_api_still_answers_after_bad_requests_and_made_no_outside_calls(client, server):
+    text, *_ = _translate(client, "Zwei Hunde spielen im Schnee.", strategy="greedy")
+    assert isinstance(text, str)
+    assert server.outbound == []
+
+
+# ---------------------------------------------------------------------- a real browser
+def _wait_until(condition, message: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+@pytest.mark.browser
+def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url, wait_until="domcontentloaded")
+            source = page.locator("#source textarea")
+            expect(source).to_be_visible(timeout=20_000)
+            source.fill(SENTENCE)
+            page.locator("#target-prefix textarea").fill('<b id="injected">')
+            page.locator("#translate-button").click()
+            output = page.locator("#translation textarea")
+            expect(output).not_to_have_value("", timeout=20_000)
+            expect(page.locator("#heatmap img")).to_be_visible(timeout=20_000)
+            expect(page.locator(".wrap.pending, .wrap.generating")).to_have_count(0, timeout=20_000)
+            assert output.input_value().startswith('<b id="injected">')  # the prefix, shown as text
+            expect(page.locator("#nbest")).to_contain_text('<b id="injected">')
+            assert page.locator("#injected").count() == 0  # nothing typed is rendered as HTML
+            assert page.locator("#confidence").inner_text().strip()
+            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+
+            heatmap = page.locator("#heatmap img")
+            for action in (lambda: page.get_by_label("Merge subwords into words").uncheck(),
+                           lambda: page.locator('#nbest [data-testid="cell-1-1"]').click()):
+                shown = heatmap.get_attribute("src")
+                action()  # unmerged subwords, then the second hypothesis: a new heatmap each time
+                _wait_until(lambda old=shown: heatmap.get_attribute("src") != old, "the heatmap was not redrawn")
+
+            page.locator("#target-prefix textarea").fill("Two dogs")
+            source.fill("Zwei Hunde spielen im Schnee.")
+            source.press("Enter")  # Enter submits too
+            expect(output).to_have_value(re.compile("^Two dogs"), timeout=20_000)
+        finally:
+            browser.close()
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
