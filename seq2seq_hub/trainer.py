@@ -539,6 +539,8 @@ class Trainer:
                 self.load_checkpoint(checkpoint)
                 self._log(f"resumed from {checkpoint.name} (step {self.state['step']}, epoch {self.state['epoch']})")
         self.metrics_file = self.output_dir / METRICS_FILE
+        if self.resume and self.is_main and self.metrics_file.exists():
+            self._drop_records_after(self.state["step"])
         self.writer = None
         if self.is_main and cfg.tensorboard:
             try:
@@ -664,6 +666,12 @@ class Trainer:
             if self.state["stopped_early"] or self.state["step"] >= self.total_steps:
                 break
         bar.close()
+
+    def _drop_records_after(self, step: int) -> None:
+        """After a resume, forget what was logged past the checkpoint: those steps run again."""
+        lines = self.metrics_file.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        _atomic_write_text(self.metrics_file, "".join(line + "\n" for line in kept))
 
     def _nonfinite(self, step: int, what: str) -> None:
         if self.cfg.nonfinite == "stop":
