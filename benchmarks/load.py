@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Load test: the running app over loopback, driven by concurrent `gradio_client` clients.
+
+    python benchmarks/load.py [--model models/multi30k-de-en] [--clients 16] [--requests 200] [--no-write]
+
+Starts `python app.py` in a subprocess, warms it up, sends `--requests` translations from `--clients`
+threads (each with its own Client), and records failures, p50 / p95 latency, throughput and the
+server's resident memory after warm-up and after the run. Then it floods the queue to check that
+"queue full" answers come back at once. Appends a report to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with status {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"the app did not answer at {url} within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "multi30k-de-en"))
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+
+    from gradio_client import Client
+
+    with gzip.open(ROOT / "data" / "multi30k" / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as f:
+        sentences = [line.strip() for line in f][:200]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
+    log = open(ROOT / "benchmarks" / ".load-app.log", "w")
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", args.model, "--port", str(port)],
+                              cwd=ROOT, env=env, stdout=log, stderr=log)
+    lines: list[str] = []
+    try:
+        wait_ready(url, server)
+        options = dict(strategy="beam", beam_size=args.beam_size, num_return_sequences=1, api_name="/translate")
+        warm = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        for s in sentences[:10]:
+            warm.predict(text=s, **options)
+        rss_warm = rss_mib(server.pid)
+
+        local = threading.local()
+        latencies: list[float] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def one(i: int) -> None:
+            if not hasattr(local, "client"):
+                local.client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+            start = time.perf_counter()
+            try:
+                text = local.client.predict(text=sentences[i % len(sentences)], **options)[0]
+                ok = isinstance(text, str) and text.strip() != ""
+                with lock:
+                    latencies.append(time.perf_counter() - start) if ok else failures.append(f"empty answer {i}")
+            except Exception as err:  # a failed request is what we count
+                with lock:
+                    failures.append(f"{type(err).__name__}: {str(err)[:120]}")
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(one, range(args.requests)))
+        wall = time.perf_counter() - start
+        rss_after = rss_mib(server.pid)
+        latencies.sort()
+        p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1000 if latencies else float("nan")
+
+        # Flood: many more requests at once than the queue holds (32) with long inputs.
+        busy, flood_latency, flood_ok = [], [], 0
+        long_text = " ".join(sentences[:6])
+
+        def flood(i: int) -> None:
+            nonlocal flood_ok
+            client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+            t0 = time.perf_counter()
+            try:
+                client.predict(text=long_text, strategy="beam", beam_size=12, num_return_sequences=1,
+                               api_name="/translate")
+                with lock:
+                    flood_ok += 1
+            except Exception as err:
+                with lock:
+                    busy.append(str(err)[:100])
+                    flood_latency.append(time.perf_counter() - t0)
+
+        with ThreadPoolExecutor(64) as pool:
+            list(pool.map(flood, range(64)))
+        up_after = Client(url, verbose=False, analytics_enabled=False, download_files=False).predict(
+            text=sentences[0], **options)[0]
+
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [
+            f"## Load test of {stamp}: `python benchmarks/load.py {' '.join(argv or sys.argv[1:])}`",
+            "",
+            f"The app (`app.py`, model `{Path(args.model).name}`, beam {args.beam_size}) over loopback, "
+            f"{args.requests} requests from {args.clients} concurrent `gradio_client` clients, on "
+            f"{os.cpu_count()} CPU cores.",
+            "",
+            "| requests | failures | p50 latency | p95 latency | throughput | RSS after warm-up | RSS after run "
+            "| ratio |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {args.requests} | {len(failures)} | {p50:.0f} ms | {p95:.0f} ms | {len(latencies) / wall:.1f} req/s | "
+            f"{rss_warm:.0f} MiB | {rss_after:.0f} MiB | {rss_after / rss_warm:.2f}x |",
+            "",
+            f"Queue flood (64 simultaneous long beam-12 requests, queue of 32): {flood_ok} answered, "
+            f"{len(busy)} turned away"
+            + (f" in a median {statistics.median(flood_latency) * 1000:.0f} ms with \"{busy[0]}\"" if busy else "")
+            + f"; the next normal request was answered ({up_after[:40]!r}).",
+            "",
+        ]
+        if failures:
+            lines.insert(-1, "Failures: " + "; ".join(sorted(set(failures))[:5]))
+        print("\n".join(lines))
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    if not args.no_write and lines:
+        with open(args.output, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
