@@ -83,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_ready(url, server)
         options = dict(strategy="beam", beam_size=args.beam_size, num_return_sequences=1, api_name="/translate")
-        warm = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-        for s in sentences[:10]:
-            warm.predict(text=s, **options)
+        def warm_up(i: int) -> None:  # the same concurrency as the run: threads, sessions and caches settle
+            Client(url, verbose=False, analytics_enabled=False, download_files=False).predict(
+                text=sentences[-1 - i % 50], **options)
+
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(warm_up, range(2 * args.clients)))
         rss_warm = rss_mib(server.pid)
 
         local = threading.local()
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             f"## Load test of {stamp}: `python benchmarks/load.py {' '.join(argv or sys.argv[1:])}`",
             "",
             f"The app (`app.py`, model `{Path(args.model).name}`, beam {args.beam_size}) over loopback, "
-            f"{args.requests} requests from {args.clients} concurrent `gradio_client` clients, on "
+            f"{args.requests} requests from {args.clients} concurrent `gradio_client` clients after a warm-up of "
+            f"{2 * args.clients} requests at the same concurrency, on "
             f"{os.cpu_count()} CPU cores.",
             "",
             "| requests | failures | p50 latency | p95 latency | throughput | RSS after warm-up | RSS after run "

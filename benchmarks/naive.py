@@ -125,12 +125,12 @@ def textbook_greedy(model, src_ids: list[int], max_len: int) -> list[int]:
     attention keys re-projected from the encoder outputs at every step, no inference mode."""
     from seq2seq_hub.model import DecoderState
 
-    cfg = model.config
-    src = torch.tensor([src_ids])
+    cfg, device = model.config, model.device
+    src = torch.tensor([src_ids], device=device)
     memory, h, c = model.encoder(src, torch.tensor([len(src_ids)]))
     hidden = model.bridge(h, c)
-    mask = torch.ones(1, len(src_ids), dtype=torch.bool)
-    tok, out = torch.tensor([cfg.bos_token_id]), []
+    mask = torch.ones(1, len(src_ids), dtype=torch.bool, device=device)
+    tok, out = torch.tensor([cfg.bos_token_id], device=device), []
     for _ in range(max_len):
         keys = model.decoder.project_keys(memory)  # recomputed every step
         logits, _, state = model.decoder.step(tok, DecoderState(hidden, memory, keys, mask))

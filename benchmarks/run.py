@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         report.add()
         bleu_fast, bleu_step = quality_check(tokenizer, src, tgt, device, steps=40 if args.quick else 300)
         report.add(
-            f"Validation BLEU after the same number of steps (small Luong model, greedy, 300 sentences): "
+            f"Validation BLEU after the same number of steps (small Bahdanau GRU model, greedy, 300 sentences): "
             f"fast path **{bleu_fast:.2f}**, step path **{bleu_step:.2f}** (difference "
             f"{bleu_fast - bleu_step:+.2f}; the two paths give the same logits up to float rounding)."
         )

@@ -59,3 +59,28 @@ def test_translate_never_raises_on_arbitrary_unicode(translator, text):
 def test_tokenizer_round_trip_is_lossless_after_normalization(tokenizer, text):
     ids = tokenizer.encode_target([text])[0].ids
     assert tokenizer.decode(ids) == normalize(text)
+
+
+def test_hostile_lines_through_the_cli_give_one_translation_each(tmp_path_factory):
+    from runhelpers import cli, subprocess_env, tiny_run
+
+    run, _ = tiny_run(tmp_path_factory)
+    lines = [v for k, v in HOSTILE.items() if k != "1 MB"] + ["x" * 200_000]
+    stdin = "\n".join(line.replace("\n", " ") for line in lines) + "\n"
+    stdin = stdin.encode("utf-8", "surrogatepass").decode("utf-8", "replace")  # what a pipe can carry
+    result = cli(
+        "translate",
+        "--model",
+        str(run / "model"),
+        "--beam-size",
+        "2",
+        "--max-length",
+        "8",
+        env=subprocess_env(tmp_path_factory.mktemp("cli-hostile")),
+        stdin=stdin,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.split("\n")) - 1 == stdin.count("\n")
+    assert "Traceback" not in result.stderr
+    assert "truncated" in result.stderr  # the over-long lines are reported
