@@ -372,46 +372,60 @@ def main(argv: list[str] | None = None) -> int:
                 textbook_greedy(translator.model, ids, 2 * len(ids) + 10)
             return naive_n / (time.perf_counter() - start)
 
-        def ours(strategy, beam, batch):
+        def ours(strategy, beam, batch, dtype=None):
             def run():
+                translator.compute_dtype = dtype
                 start = time.perf_counter()
-                translator.translate(sents, strategy=strategy, beam_size=beam, batch_size=batch)
+                hyps = translator.translate(sents, strategy=strategy, beam_size=beam, batch_size=batch)
                 sync(device)
-                return n / (time.perf_counter() - start)
+                speed = n / (time.perf_counter() - start)
+                translator.compute_dtype = None
+                bleu[(strategy, beam, dtype)] = corpus_scores([h.text for h in hyps], test_ref[:n]).bleu
+                return speed
 
             return run
 
+        bleu: dict = {}
+
         translator.translate(sents[:64], beam_size=5)  # warm-up
         naive = median_of(naive_run, args.repeats)
-        rows = [["naive greedy, one at a time", f"{naive:.1f}", "1.0x"]]
-        for label, strategy, beam, batch in (
-            ("greedy, batch 64", "greedy", 1, 64),
-            ("greedy, batch 128", "greedy", 1, 128),
-            ("beam 5, batch 32", "beam", 5, 32),
-            ("beam 5, batch 64", "beam", 5, 64),
+        rows = [["naive greedy, one at a time", f"{naive:.1f}", "1.0x", ""]]
+        bf16 = torch.bfloat16
+        for label, strategy, beam, batch, dtype in (
+            ("greedy, batch 64", "greedy", 1, 64, None),
+            ("greedy, batch 128", "greedy", 1, 128, None),
+            ("greedy, batch 128, bf16 autocast", "greedy", 1, 128, bf16),
+            ("beam 5, batch 32", "beam", 5, 32, None),
+            ("beam 5, batch 64", "beam", 5, 64, None),
+            ("beam 5, batch 64, bf16 autocast", "beam", 5, 64, bf16),
         ):
-            value = median_of(ours(strategy, beam, batch), args.repeats)
-            rows.append([f"ours {label}", f"{value:.1f}", f"**{value / naive:.1f}x**"])
-        report.table(["decoder", "sentences/s", "ratio to naive"], rows)
+            value = median_of(ours(strategy, beam, batch, dtype), args.repeats)
+            rows.append(
+                [f"ours {label}", f"{value:.1f}", f"**{value / naive:.1f}x**", f"{bleu[(strategy, beam, dtype)]:.2f}"]
+            )
+        report.table(["decoder", "sentences/s", "ratio to naive", f"test BLEU ({n} sentences)"], rows)
 
     if translator is not None and "latency" in sections:
         fifteen = [s for s in test_src if len(s.split()) == 15][:20] or test_src[:20]
-        translator.translate(fifteen[0], beam_size=5)
-        times = []
-        for _ in range(max(args.repeats, 2)):
-            for s in fifteen:
-                start = time.perf_counter()
-                translator.translate(s, beam_size=5)
-                sync(device)
-                times.append((time.perf_counter() - start) * 1000)
-        times.sort()
-        p50 = statistics.median(times)
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        report.add(
-            f"### Single-sentence latency, beam 5, {len(fifteen)} fifteen-word sentences x "
-            f"{max(args.repeats, 2)}: p50 **{p50:.1f} ms**, p95 **{p95:.1f} ms**"
-        )
-        report.add()
+        for dtype, label in ((None, "float32"), (torch.bfloat16, "bf16 autocast")):
+            translator.compute_dtype = dtype
+            translator.translate(fifteen[0], beam_size=5)
+            times = []
+            for _ in range(max(args.repeats, 2)):
+                for s in fifteen:
+                    start = time.perf_counter()
+                    translator.translate(s, beam_size=5)
+                    sync(device)
+                    times.append((time.perf_counter() - start) * 1000)
+            times.sort()
+            p50 = statistics.median(times)
+            p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+            report.add(
+                f"### Single-sentence latency, beam 5, {label}, {len(fifteen)} fifteen-word sentences x "
+                f"{max(args.repeats, 2)}: p50 **{p50:.1f} ms**, p95 **{p95:.1f} ms**"
+            )
+            report.add()
+        translator.compute_dtype = None
 
     if translator is not None and "scaling" in sections:
         report.add("### Scaling: decode time against source length (beam 5 and greedy, batch of 16)")

@@ -17,6 +17,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="bfloat16: autocast decoding (faster on CPUs with bf16 units, same BLEU here)",
+    )
 
 
 def _add_decoding_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _translate(args: argparse.Namespace) -> int:
     from .translator import Translator
 
-    translator = Translator.from_pretrained(args.model, revision=args.revision, device=args.device)
+    translator = Translator.from_pretrained(
+        args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
+    )
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     kwargs = _decoding_kwargs(args)
     nbest = max(1, args.nbest)
@@ -126,7 +134,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     src, ref = read_lines(args.src), read_lines(args.ref)
     if len(src) != len(ref):
         raise ValueError(f"--src has {len(src)} lines but --ref has {len(ref)}")
-    translator = Translator.from_pretrained(args.model, revision=args.revision, device=args.device)
+    translator = Translator.from_pretrained(
+        args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
+    )
     hyps = translator.translate(src, **_decoding_kwargs(args))
     texts = [h.text for h in hyps]
     if args.output:

@@ -67,14 +67,44 @@ class Translator(
 ):
     """Tokenizer + model + search. `Translator.from_pretrained(folder_or_repo_id).translate(texts)`."""
 
-    def __init__(self, model: Seq2SeqModel, tokenizer: Seq2SeqTokenizer, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        model: Seq2SeqModel,
+        tokenizer: Seq2SeqTokenizer,
+        device: str | torch.device | None = None,
+        compute_dtype: str | torch.dtype | None = None,
+    ):
         check_compatible(model.config, tokenizer)
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self.compute_dtype = compute_dtype
         self.card: str | None = None  # model card text kept from the loaded repo
         self.save_dtype: torch.dtype | None = None  # e.g. torch.float16 to halve the folder size
         if device is not None:
             self.to(device)
+
+    @property
+    def compute_dtype(self) -> torch.dtype | None:
+        """None (float32), or the dtype decoding autocasts matrix products to (e.g. torch.bfloat16)."""
+        return self._compute_dtype
+
+    @compute_dtype.setter
+    def compute_dtype(self, value: str | torch.dtype | None) -> None:
+        names = {
+            "float32": None,
+            "fp32": None,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }
+        if isinstance(value, str):
+            if value not in names:
+                raise ValueError(f"compute_dtype must be one of {sorted(names)}, got {value!r}")
+            value = names[value]
+        if value not in (None, torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"compute_dtype must be float32, bfloat16 or float16, got {value!r}")
+        self._compute_dtype = None if value == torch.float32 else value
 
     @property
     def config(self) -> Seq2SeqConfig:
@@ -103,8 +133,12 @@ class Translator(
         force_download: bool = False,
         local_files_only: bool = False,
         device: str | torch.device = "cpu",
+        compute_dtype: str | torch.dtype | None = None,
     ) -> Translator:
-        """Load from a local folder or a Hub repo id (config, safetensors weights, tokenizer, card)."""
+        """Load from a local folder or a Hub repo id (config, safetensors weights, tokenizer, card).
+
+        compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units).
+        """
         files = resolve_repo(
             pretrained_model_name_or_path,
             revision=revision,
@@ -116,7 +150,7 @@ class Translator(
         tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
         check_compatible(_peek_config(files.config), tokenizer)
         model = load_model(files, device="cpu")
-        translator = cls(model, tokenizer)
+        translator = cls(model, tokenizer, compute_dtype=compute_dtype)
         translator.to(device)
         if files.card is not None:
             translator.card = Path(files.card).read_text(encoding="utf-8")
@@ -315,6 +349,44 @@ class Translator(
         for row, x in enumerate(ids):
             src[row, : len(x)] = torch.tensor(x)
         max_lengths = self._max_lengths(lengths, prefixes, max_length)
+        with torch.autocast(
+            self.device.type, dtype=self.compute_dtype or torch.float32, enabled=self.compute_dtype is not None
+        ):
+            return self._search(
+                ids,
+                prefixes,
+                src,
+                lengths,
+                max_lengths,
+                strategy=strategy,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                min_length=min_length,
+                num_return_sequences=num_return_sequences,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=generator,
+            )
+
+    def _search(
+        self,
+        ids,
+        prefixes,
+        src,
+        lengths,
+        max_lengths,
+        *,
+        strategy,
+        beam_size,
+        length_penalty,
+        min_length,
+        num_return_sequences,
+        temperature,
+        top_k,
+        top_p,
+        generator,
+    ) -> list[list[RawHypothesis]]:
         src, device_lengths = src.to(self.device), lengths.to(self.device)
         common = dict(min_length=min_length, prefixes=prefixes, length_penalty=length_penalty)
         if strategy == "beam":

@@ -340,3 +340,17 @@ def test_non_strings_raise_type_error(translator, texts, message):
 def test_bad_decoding_arguments_raise_value_error(translator, options, message):
     with pytest.raises(ValueError, match=message):
         translator.translate(["Ein Mann.", "Hallo"], **options)
+
+
+def test_bfloat16_autocast_decoding_gives_well_formed_hypotheses(make_translator):
+    translator = make_translator()
+    translator.compute_dtype = "bfloat16"
+    assert translator.compute_dtype is torch.bfloat16
+    for strategy in ("greedy", "beam", "sample"):
+        (hyp,) = translator.translate("Ein Mann fährt Fahrrad.", strategy=strategy, beam_size=3, seed=0)
+        assert len(hyp.tokens) == len(hyp.token_probs) == len(hyp.attention)
+        assert all(0.0 <= p <= 1.0 for p in hyp.token_probs)
+    translator.compute_dtype = "float32"
+    assert translator.compute_dtype is None
+    with pytest.raises(ValueError, match="compute_dtype must be one of"):
+        translator.compute_dtype = "int8"
