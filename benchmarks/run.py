@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# OMP_WAIT_POLICY is left as the environment has it: PASSIVE (what training/train.py sets, good on a shared
+# machine) roughly doubles the latency of single-sentence decoding, which runs many tiny ops.
 import platform  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
