@@ -348,6 +348,50 @@ def test_api_huge_and_control_character_input_is_translated_with_a_notice(client
     assert "".join(result["src_tokens"][:-1]).replace("▁", " ") == "Ein Mann fährt."
 
 
+HOSTILE_TEXTS = {
+    "one character": "a",
+    "5,000 words": "Ein Mann fährt Fahrrad. " * 1250,
+    "zero-width and RTL marks": "Ein\u200b Mann\u200f fährt\u202e Fahrrad\ufeff",
+    "emoji": "Ein 👨‍👩‍👧 fährt 🚲🚲",
+    "CJK, Cyrillic, Arabic": "男人骑自行车 Мужчина едет مرد يركب",
+    "HTML": "<script>alert('x')</script><b>Ein Mann</b>",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_TEXTS))
+def test_api_hostile_text_gets_a_translation_in_bounded_time(client, name):
+    start = time.monotonic()
+    text, notice, *_, result = _translate(client, HOSTILE_TEXTS[name], strategy="greedy")
+    assert time.monotonic() - start < 30
+    assert isinstance(text, str) and text == result["text"]
+    assert "Traceback" not in notice
+
+
+def test_api_lone_surrogates_sent_as_json_escapes_get_a_translation(server):
+    import json
+    import urllib.request
+
+    # gradio_client cannot encode a lone surrogate; a raw client can send it as a JSON escape.
+    inputs = ["Ein \ud800 Mann \udfff", "greedy", 5, 1.0, 0, 1, 1.0, 0, 1.0, -1, "", True]
+    body = json.dumps({"data": inputs}, ensure_ascii=True).encode()
+    base = server.url.rstrip("/") + "/gradio_api/call/translate"
+    request = urllib.request.Request(base, data=body, headers={"Content-Type": "application/json"})
+    event_id = json.load(urllib.request.urlopen(request, timeout=30))["event_id"]
+    stream = urllib.request.urlopen(f"{base}/{event_id}", timeout=60).read().decode("utf-8")
+    assert "event: complete" in stream, stream[:500]
+    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+    assert isinstance(data[0], str) and data[0] == data[5]["text"]
+
+
+@pytest.mark.parametrize("payload", [3.5, ["Ein", "Mann"], {"a": {"b": ["c"]}}, [[1, 2], None], True])
+def test_api_non_string_payloads_get_one_clear_message(client, payload):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="text must be a string") as info:
+        _translate(client, payload)
+    assert "Traceback" not in str(info.value)
+
+
 def test_api_still_answers_after_bad_requests_and_made_no_outside_calls(client, server):
     text, *_ = _translate(client, "Zwei Hunde spielen im Schnee.", strategy="greedy")
     assert isinstance(text, str)
