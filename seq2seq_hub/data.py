@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import math
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -248,11 +247,3 @@ def padding_ratio(batches: list[list[int]], lengths: Sequence[int]) -> float:
     real = sum(lengths[i] for b in batches for i in b)
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1.0 - real / padded if padded else 0.0
-
-
-def count_tokens(lengths: Sequence[int]) -> int:
-    return int(sum(lengths))
-
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

@@ -239,13 +239,16 @@ def check_weights(path: Path, config: Seq2SeqConfig) -> None:
         raise ValueError(f"{path.name} does not match {CONFIG_FILE}: " + ", ".join(problems))
 
 
-def load_model(files: RepoFiles, device: str | torch.device = "cpu"):
-    """Build and load a `Seq2SeqModel` strictly from config + safetensors; returns it in eval mode."""
+def load_model(files: RepoFiles, config: Seq2SeqConfig | None = None, device: str | torch.device = "cpu"):
+    """Build and load a `Seq2SeqModel` strictly from config + safetensors; returns it in eval mode.
+
+    `config`: the already loaded config.json of `files`, if the caller has it.
+    """
     from safetensors.torch import load_file
 
     from .model import Seq2SeqModel
 
-    config = load_config(files.config)
+    config = config or load_config(files.config)
     check_weights(files.weights, config)
     model = Seq2SeqModel(config)
     try:

@@ -344,7 +344,7 @@ class Trainer:
         kept = filter_by_length(train, mc.max_source_length, mc.max_target_length)
         self._log(f"data: {len(kept):,} of {len(train):,} training pairs kept after the length filter")
         self.train_data = kept
-        self.valid_data = tokenize_dataset(valid, self.tokenizer, mc.max_source_length, mc.max_target_length)
+        self.valid_data = valid
         self.test_data = test
         self.sampler = TokenBucketSampler(
             [len(x) for x in kept["src_ids"]],
@@ -462,13 +462,10 @@ class Trainer:
                 "intact; free some disk space and rerun with --resume"
             ) from None
         _atomic_write_text(self.output_dir / LATEST_FILE, final.name + "\n")
-        for old in sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1])):
-            if old != final and old.is_dir():
-                keep = sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1]))[
-                    -self.cfg.keep_checkpoints :
-                ]
-                if old not in keep:
-                    shutil.rmtree(old, ignore_errors=True)
+        checkpoints = sorted(self.output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[1]))
+        for old in checkpoints[: -self.cfg.keep_checkpoints]:
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
         for stale in self.output_dir.glob(f".{CHECKPOINT_PREFIX}*"):
             shutil.rmtree(stale, ignore_errors=True)
         return final
@@ -698,40 +695,19 @@ class Trainer:
     def translator(self) -> Translator:
         return Translator(self.model, self.tokenizer)
 
-    @torch.inference_mode()
-    def validation_loss(self) -> tuple[float, int]:
-        """Teacher-forced summed NLL (no label smoothing) and token count over the validation set."""
-        self.model.eval()
-        src, tgt = self.valid_data["src_ids"], self.valid_data["tgt_ids"]
-        mc = self.model_config
-        total, tokens = 0.0, 0
-        order = sorted(range(len(src)), key=lambda i: len(tgt[i]))
-        for start in range(0, len(order), 128):
-            idx = order[start : start + 128]
-            batch = collate(
-                [src[i][: mc.max_source_length] for i in idx],
-                [tgt[i][: mc.max_target_length] for i in idx],
-                mc.pad_token_id,
-                mc.bos_token_id,
-            ).to(self.device)
-            out = self.model(batch.src, batch.src_lengths, batch.tgt_in, labels=batch.labels)
-            total += float(out.loss) * out.num_tokens
-            tokens += out.num_tokens
-        return total, tokens
+    def validation_bleu(self, translator: Translator):
+        """sacreBLEU / chrF of the validation set decoded with `eval_beam_size` (1: greedy)."""
+        hyps = translator.translate(list(self.valid_data["src"]), beam_size=self.cfg.eval_beam_size, batch_size=128)
+        return corpus_scores([h.text for h in hyps], list(self.valid_data["tgt"]))
 
     def _evaluate_and_checkpoint(self, step: int) -> None:
         cfg = self.cfg
         improved = False
         if self.is_main:
-            nll, tokens = self.validation_loss()
             translator = self.translator()
-            hyps = translator.translate(
-                list(self.valid_data["src"]),
-                beam_size=cfg.eval_beam_size,
-                strategy="beam" if cfg.eval_beam_size > 1 else "greedy",
-                batch_size=128,
-            )
-            scores = corpus_scores([h.text for h in hyps], list(self.valid_data["tgt"]))
+            # teacher-forced NLL without label smoothing
+            nll, tokens = translator.score(list(self.valid_data["src"]), list(self.valid_data["tgt"]), batch_size=128)
+            scores = self.validation_bleu(translator)
             record = {
                 "step": step,
                 "epoch": self.state["epoch"],
@@ -875,14 +851,7 @@ class Trainer:
         self.model.load_state_dict(best.model.state_dict())
         metrics: dict[str, Any] = {"valid_bleu": self.state["best_bleu"]}
         if cfg.average_last and self._average_weights():
-            translator = self.translator()
-            hyps = translator.translate(
-                list(self.valid_data["src"]),
-                beam_size=cfg.eval_beam_size,
-                batch_size=128,
-                strategy="beam" if cfg.eval_beam_size > 1 else "greedy",
-            )
-            avg_bleu = corpus_scores([h.text for h in hyps], list(self.valid_data["tgt"])).bleu
+            avg_bleu = self.validation_bleu(self.translator()).bleu
             self._log(
                 f"checkpoint averaging: validation BLEU {avg_bleu:.2f} vs best single {self.state['best_bleu']:.2f}"
             )
@@ -899,7 +868,6 @@ class Trainer:
                 beam_size=cfg.test_beam_size,
                 length_penalty=cfg.test_length_penalty,
                 batch_size=64,
-                strategy="beam" if cfg.test_beam_size > 1 else "greedy",
             )
             scores = corpus_scores([h.text for h in hyps], list(self.test_data["tgt"]))
             metrics.update(

@@ -16,7 +16,7 @@ import torch
 from huggingface_hub import ModelHubMixin
 
 from .config import Seq2SeqConfig
-from .hub import CARD_FILE, load_model, render_model_card, resolve_repo, save_weights, write_config
+from .hub import CARD_FILE, load_config, load_model, render_model_card, resolve_repo, save_weights, write_config
 from .model import Seq2SeqModel
 from .search import RawHypothesis, beam_search, greedy_or_sample
 from .tokenizer import Seq2SeqTokenizer
@@ -148,16 +148,14 @@ class Translator(
             local_files_only=local_files_only,
         )
         tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
-        check_compatible(_peek_config(files.config), tokenizer)
-        model = load_model(files, device="cpu")
+        config = load_config(files.config)
+        check_compatible(config, tokenizer)  # before the model is built
+        model = load_model(files, config, device="cpu")
         translator = cls(model, tokenizer, compute_dtype=compute_dtype)
         translator.to(device)
         if files.card is not None:
             translator.card = Path(files.card).read_text(encoding="utf-8")
         return translator
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> str | None:  # noqa: D102
-        return super().save_pretrained(save_directory, **kwargs)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write config.json, model.safetensors, tokenizer file(s) and README.md into a folder."""
@@ -248,22 +246,26 @@ class Translator(
         generator = None
         if strategy == "sample" and seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(seed)
+        autocast = torch.autocast(
+            self.device.type, dtype=self.compute_dtype or torch.float32, enabled=self.compute_dtype is not None
+        )
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            nbests = self._decode_batch(
-                [encoded[i].ids for i in chunk],
-                [prefixes[i] for i in chunk],
-                strategy=strategy,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                max_length=max_length,
-                min_length=min_length,
-                num_return_sequences=num_return_sequences,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                generator=generator,
-            )
+            with autocast:
+                nbests = self._decode_batch(
+                    [encoded[i].ids for i in chunk],
+                    [prefixes[i] for i in chunk],
+                    strategy=strategy,
+                    beam_size=beam_size,
+                    length_penalty=length_penalty,
+                    max_length=max_length,
+                    min_length=min_length,
+                    num_return_sequences=num_return_sequences,
+                    temperature=temperature,
+                    top_k=top_k,
+                    top_p=top_p,
+                    generator=generator,
+                )
             for i, raw_list in zip(chunk, nbests):
                 hyps = [self._to_hypothesis(raw, encoded[i].ids, encoded[i].truncated) for raw in raw_list]
                 best = hyps[0]
@@ -286,13 +288,10 @@ class Translator(
         tgt = self.tokenizer.encode_target(targets, max_length=cfg.max_target_length)
         self.model.eval()
         total, tokens = 0.0, 0
-        for start in range(0, len(src), batch_size):
-            batch = collate(
-                [e.ids for e in src[start : start + batch_size]],
-                [e.ids for e in tgt[start : start + batch_size]],
-                cfg.pad_token_id,
-                cfg.bos_token_id,
-            )
+        order = sorted(range(len(tgt)), key=lambda i: len(tgt[i].ids))  # similar lengths per batch
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = collate([src[i].ids for i in idx], [tgt[i].ids for i in idx], cfg.pad_token_id, cfg.bos_token_id)
             batch = batch.to(self.device)
             out = self.model(batch.src, batch.src_lengths, batch.tgt_in, labels=batch.labels)
             total += float(out.loss) * out.num_tokens
@@ -349,44 +348,6 @@ class Translator(
         for row, x in enumerate(ids):
             src[row, : len(x)] = torch.tensor(x)
         max_lengths = self._max_lengths(lengths, prefixes, max_length)
-        with torch.autocast(
-            self.device.type, dtype=self.compute_dtype or torch.float32, enabled=self.compute_dtype is not None
-        ):
-            return self._search(
-                ids,
-                prefixes,
-                src,
-                lengths,
-                max_lengths,
-                strategy=strategy,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                min_length=min_length,
-                num_return_sequences=num_return_sequences,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                generator=generator,
-            )
-
-    def _search(
-        self,
-        ids,
-        prefixes,
-        src,
-        lengths,
-        max_lengths,
-        *,
-        strategy,
-        beam_size,
-        length_penalty,
-        min_length,
-        num_return_sequences,
-        temperature,
-        top_k,
-        top_p,
-        generator,
-    ) -> list[list[RawHypothesis]]:
         src, device_lengths = src.to(self.device), lengths.to(self.device)
         common = dict(min_length=min_length, prefixes=prefixes, length_penalty=length_penalty)
         if strategy == "beam":
@@ -438,12 +399,6 @@ def _describe(value: Any) -> str:
         kinds = sorted({type(v).__name__ for v in value})
         return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
     return type(value).__name__
-
-
-def _peek_config(path: Path) -> Seq2SeqConfig:
-    from .hub import load_config
-
-    return load_config(path)
 
 
 def check_compatible(config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer) -> None:
