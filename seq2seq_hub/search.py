@@ -94,48 +94,55 @@ def greedy_or_sample(
 ) -> list[RawHypothesis]:
     """Decode one hypothesis per row: argmax (greedy) or a draw (sampling). src (B, S) -> B hypotheses.
 
-    max_lengths (B,): most tokens a row may produce, `</s>` included.
+    max_lengths (B,): most tokens a row may produce, `</s>` included. A row leaves the batch as soon as
+    it finishes, so the work shrinks with it.
     """
     config = model.config
     batch, device = src.size(0), src.device
     state = model.encode(src, src_lengths)
     forced = _prefix_tensor(prefixes, batch, device)
-    prev = torch.full((batch,), config.bos_token_id, dtype=torch.long, device=device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
     max_lengths = max_lengths.to(device)
-    tokens, token_lps, attentions = [], [], []
-    for step in range(int(max_lengths.max())):
-        logits, attn, state = model.decode_step(prev, state)
+    steps = int(max_lengths.max())
+    ids = torch.full((batch, steps), config.pad_token_id, dtype=torch.long, device=device)  # (B, T)
+    lps = torch.zeros((batch, steps), device=device)  # (B, T) log-prob of each chosen id
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    attention: Tensor | None = None  # (B, T, S), allocated at the first step
+    rows = torch.arange(batch, device=device)  # original row of each live row
+    prev = torch.full((batch,), config.bos_token_id, dtype=torch.long, device=device)
+    for step in range(steps):
+        logits, attn, state = model.decode_step(prev, state)  # (N, V), (N, S) over the N live rows
         log_probs = _constrain(torch.log_softmax(logits.float(), dim=-1), step, config.eos_token_id, min_length, forced)
         if sample:
             scores = _constrain(logits.float() / temperature, step, config.eos_token_id, min_length, forced)
             scores = _filter_top_k_top_p(scores, top_k, top_p)
-            choice = torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)  # (B,)
+            choice = torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)  # (N,)
+            choice_lp = log_probs.gather(1, choice.unsqueeze(1)).squeeze(1)
         else:
-            choice = log_probs.argmax(-1)  # (B,)
-        choice = choice.masked_fill(finished, config.pad_token_id)
-        tokens.append(choice)
-        token_lps.append(log_probs.gather(1, choice.unsqueeze(1)).squeeze(1))
-        attentions.append(attn)
-        finished = finished | (choice == config.eos_token_id) | (step + 1 >= max_lengths)
-        if bool(finished.all()):
-            break
+            choice_lp, choice = log_probs.max(dim=-1)  # (N,), (N,); max(): argmax is slower on CPU
+        ids[rows, step] = choice
+        lps[rows, step] = choice_lp
+        if attn is not None:
+            if attention is None:
+                attention = torch.zeros((batch, steps, attn.size(-1)), device=device)
+            attention[rows, step] = attn.float()
+        done = (choice == config.eos_token_id) | (step + 1 >= max_lengths)  # (N,)
+        if bool(done.any()):
+            lengths[rows[done]] = step + 1
+            if bool(done.all()):
+                break
+            keep = (~done).nonzero().squeeze(1)  # finished rows leave the batch
+            rows, choice, max_lengths = rows[keep], choice[keep], max_lengths[keep]
+            forced = None if forced is None else forced.index_select(0, keep)
+            state = state.select(keep)
         prev = choice
-    ids = torch.stack(tokens, 1).cpu()  # (B, T)
-    lps = torch.stack(token_lps, 1).cpu()  # (B, T)
-    attention = None if attentions[0] is None else torch.stack(attentions, 1).float().cpu()  # (B, T, S)
+    ids, lps, lengths = ids.cpu(), lps.cpu(), lengths.tolist()
+    attention = None if attention is None else attention.cpu()
     out = []
-    for row in range(batch):
-        row_ids = ids[row].tolist()
-        length = (
-            row_ids.index(config.eos_token_id) + 1
-            if config.eos_token_id in row_ids
-            else min(len(row_ids), int(max_lengths[row]))
-        )
+    for row, length in enumerate(lengths):
         row_lps = lps[row, :length].tolist()
         out.append(
             RawHypothesis(
-                ids=row_ids[:length],
+                ids=ids[row, :length].tolist(),
                 log_probs=row_lps,
                 attention=None if attention is None else attention[row, :length],
                 score=normalized_score(sum(row_lps), length, length_penalty),
@@ -198,25 +205,30 @@ def beam_search(
         # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
         finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
         finishing &= torch.isfinite(top_scores)
-        if bool(finishing.any()):
-            cand_lp = log_probs.view(live, k, vocab)
-            rows, ranks = finishing.nonzero(as_tuple=True)
-            for r, c in zip(rows.tolist(), ranks.tolist()):
-                original = int(alive[r])
-                o, tok = int(flat_origin[r, c]), int(token[r, c])
-                ids = history_ids[o].tolist() + [tok]
-                lps = history_lps[o].tolist() + [float(cand_lp[r, int(origin[r, c]), tok])]
-                attention = None
-                if attn is not None:
-                    rows_attn = attn[o].unsqueeze(0)
-                    attention = (
-                        (rows_attn if history_attn is None else torch.cat([history_attn[o], rows_attn])).float().cpu()
-                    )
-                total = float(top_scores[r, c])
+        if bool(finishing.any()):  # gathered for all finishing candidates at once, then split per hypothesis
+            rows, ranks = finishing.nonzero(as_tuple=True)  # (F,), (F,)
+            origins, tokens = flat_origin[rows, ranks], token[rows, ranks]  # (F,) rows in N, (F,) ids
+            ids = torch.cat([history_ids.index_select(0, origins), tokens.unsqueeze(1)], 1).tolist()
+            lps = torch.cat([history_lps.index_select(0, origins), log_probs[origins, tokens].unsqueeze(1)], 1)
+            lps = lps.tolist()
+            totals = top_scores[rows, ranks].tolist()
+            attention = None
+            if attn is not None:
+                last = attn.index_select(0, origins).unsqueeze(1)  # (F, 1, S)
+                if history_attn is not None:
+                    last = torch.cat([history_attn.index_select(0, origins), last], 1)  # (F, t + 1, S)
+                attention = last.float().cpu()
+            originals = alive.index_select(0, rows).tolist()
+            for j, original in enumerate(originals):
                 finished[original].append(
-                    RawHypothesis(ids, lps, attention, normalized_score(total, len(ids), length_penalty))
+                    RawHypothesis(
+                        ids[j],
+                        lps[j],
+                        None if attention is None else attention[j],
+                        normalized_score(totals[j], len(ids[j]), length_penalty),
+                    )
                 )
-            for original in set(alive.index_select(0, rows).tolist()):  # keep each row's best k, best first
+            for original in set(originals):  # keep each row's best k, best first
                 finished[original].sort(key=lambda h: h.score, reverse=True)
                 del finished[original][k:]
 
@@ -239,7 +251,7 @@ def beam_search(
             next_origin = next_origin.view(live, k).index_select(0, keep).view(-1)
 
         history_ids = torch.cat([history_ids.index_select(0, next_origin), next_token.unsqueeze(1)], 1)
-        picked_lp = log_probs.index_select(0, next_origin).gather(1, next_token.unsqueeze(1))
+        picked_lp = log_probs[next_origin, next_token].unsqueeze(1)  # (N, 1)
         history_lps = torch.cat([history_lps.index_select(0, next_origin), picked_lp], 1)
         if attn is not None:
             new_rows = attn.index_select(0, next_origin).unsqueeze(1)  # (N, 1, S)
@@ -248,7 +260,8 @@ def beam_search(
                 if history_attn is None
                 else torch.cat([history_attn.index_select(0, next_origin), new_rows], 1)
             )
-        state = state.select(next_origin)
+        # beams only move within their sentence, so memory / keys / mask need moving only when rows left
+        state = state.select(next_origin) if bool(done.any()) else state.select_hidden(next_origin)
         prev = next_token
 
     results = []

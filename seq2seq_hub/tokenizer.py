@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -169,10 +170,20 @@ class Seq2SeqTokenizer:
         return self.source.decode([int(i) for i in ids if i > self.unk_token_id])
 
     def source_tokens(self, ids: Sequence[int]) -> list[str]:
-        return readable_tokens(self.source, ids)
+        """Readable source token strings (see `readable_tokens`)."""
+        return _lookup(self._source_pieces, ids)
 
     def target_tokens(self, ids: Sequence[int]) -> list[str]:
-        return readable_tokens(self.target, ids)
+        """Readable target token strings (see `readable_tokens`)."""
+        return _lookup(self._target_pieces, ids)
+
+    @cached_property
+    def _source_pieces(self) -> list[str]:  # id -> readable string, built once on first use
+        return readable_tokens(self.source, range(self.source.get_vocab_size()))
+
+    @cached_property
+    def _target_pieces(self) -> list[str]:
+        return readable_tokens(self.target, range(self.target.get_vocab_size()))
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | os.PathLike) -> list[str]:
@@ -229,6 +240,11 @@ def readable_tokens(tok: Tokenizer, ids: Sequence[int]) -> list[str]:
             text = raw.decode("utf-8", errors="replace")
             out.append(text.replace(" ", "▁"))
     return out
+
+
+def _lookup(pieces: list[str], ids: Sequence[int]) -> list[str]:
+    size = len(pieces)
+    return [pieces[i] if 0 <= i < size else UNK for i in map(int, ids)]
 
 
 def _chain(*iterables: Iterable[str]) -> Iterator[str]:

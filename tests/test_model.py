@@ -94,18 +94,45 @@ def test_fast_teacher_forcing_equals_stepping(make_model, cell, attention):
         torch.testing.assert_close(fast.attention, weights, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_explicit_cell_equals_torch_rnn_in_values_and_gradients(make_model, cell):
+    """Decoder.rnn_step (the step-wise paths' cell arithmetic) against nn.LSTM / nn.GRU on the same
+    parameters, two layers, eval mode: outputs, final state and every parameter gradient."""
+    model = make_model(cell=cell, attention="none", decoder_layers=2, dropout=0.3)
+    decoder, (batch, steps) = model.decoder, (3, 5)
+    emb = torch.randn(batch, steps, decoder.embedding.embedding_dim)
+    h0 = torch.randn(2, batch, model.config.hidden_size)
+    hidden0 = (h0, torch.randn_like(h0)) if cell == "lstm" else h0
+
+    reference, reference_last = decoder.rnn(emb, hidden0)  # (B, T, H)
+    ref_grads = torch.autograd.grad(reference.square().sum(), list(decoder.rnn.parameters()))
+
+    hidden, outs, weights = hidden0, [], decoder.weights()
+    for x_gates in torch.nn.functional.linear(emb, weights.emb, weights.x_bias[0]).unbind(1):
+        out, hidden = decoder.rnn_step(x_gates, hidden, weights)
+        outs.append(out)
+    ours = torch.stack(outs, 1)
+    grads = torch.autograd.grad(ours.square().sum(), list(decoder.rnn.parameters()))
+
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+    for a, b in zip(hidden if cell == "lstm" else [hidden], reference_last if cell == "lstm" else [reference_last]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for name, a, b in zip([n for n, _ in decoder.rnn.named_parameters()], grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=f"gradient of {name}")
+
+
 def record_decoder_inputs(model, monkeypatch):
-    """Wrap decoder.step to record each step's input tokens and the greedy prediction it makes."""
+    """Wrap decoder.advance to record each step's input tokens and the greedy prediction it leads to."""
     inputs, predictions = [], []
-    step = model.decoder.step
+    advance = model.decoder.advance
 
-    def recording_step(prev_tokens, state):
-        logits, weights, state = step(prev_tokens, state)
+    def recording_advance(prev_tokens, state):
+        out, context, emb, weights, state = advance(prev_tokens, state)
         inputs.append(prev_tokens.clone())
-        predictions.append(logits.argmax(-1))
-        return logits, weights, state
+        predictions.append(model.decoder.readout(out, context, emb, state.weights).argmax(-1))
+        return out, context, emb, weights, state
 
-    monkeypatch.setattr(model.decoder, "step", recording_step)
+    monkeypatch.setattr(model.decoder, "advance", recording_advance)
     return inputs, predictions
 
 
