@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from naive import NaiveSeq2Seq, naive_batches, pad, textbook_greedy  # noqa: E402
 
 from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
+from seq2seq_hub.cpu import keep_freed_memory  # noqa: E402
 from seq2seq_hub.data import TokenBucketSampler, collate, load_multi30k  # noqa: E402
 from seq2seq_hub.metrics import corpus_scores  # noqa: E402
 
@@ -141,7 +142,9 @@ def time_steps(step_fn, batches, device, warmup: int) -> tuple[float, float]:
     return tokens / elapsed, mem.peak_mib
 
 
-def train_ours(cfg: Seq2SeqConfig, src, tgt, ratio: float, budget: int, steps: int, device, seed: int):
+def train_ours(
+    cfg: Seq2SeqConfig, src, tgt, ratio: float, budget: int, steps: int, device, seed: int, bf16: bool = False
+):
     torch.manual_seed(seed)
     model = Seq2SeqModel(cfg).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -150,7 +153,8 @@ def train_ours(cfg: Seq2SeqConfig, src, tgt, ratio: float, budget: int, steps: i
 
     def step(idx):
         b = collate([src[i] for i in idx], [tgt[i] for i in idx], 0, 1).to(device)
-        out = model(b.src, b.src_lengths, b.tgt_in, labels=b.labels, teacher_forcing_ratio=ratio)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # as the trainer's precision: bf16
+            out = model(b.src, b.src_lengths, b.tgt_in, labels=b.labels, teacher_forcing_ratio=ratio)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -245,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats, args.train_steps, args.decode_sentences, args.naive_sentences = 1, 4, 200, 30
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = keep_freed_memory()  # as training/train.py does; applies to the naive reference and ours alike
     device = torch.device(args.device)
     sections = set(args.sections.split(","))
     report = Report()
@@ -279,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     src, tgt, test_src, test_ref = load_data(tokenizer, 0)
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16)
-    report.add(f"Measured matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s.")
+    report.add(
+        f"Measured matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s. "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+        f"freed memory kept by malloc (seq2seq_hub/cpu.py): {'yes' if kept else 'no'}."
+    )
     report.add()
     mean_src = statistics.mean(len(s) for s in src)
     mean_tgt = statistics.mean(len(t) for t in tgt)
@@ -325,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 big_tps, big_mem, big_rows = median_of(
                     lambda: train_ours(cfg, src, tgt, ratio, 3000, args.train_steps, device, 0), args.repeats
                 )
+                bf16_tps, _, _ = median_of(
+                    lambda: train_ours(cfg, src, tgt, ratio, 3000, args.train_steps, device, 0, bf16=True),
+                    args.repeats,
+                )
                 mfu = big_tps * flops / (peak32 * 1e9)
                 rows.append(
                     [
@@ -335,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"**{ours_tps / naive_tps:.1f}x**",
                         f"{big_tps:,.0f} ({big_rows:.0f} rows)",
                         f"**{big_tps / naive_tps:.1f}x**",
+                        f"{bf16_tps:,.0f} ({bf16_tps / naive_tps:.1f}x)",
                         f"{naive_mem:.0f} / {ours_mem:.0f} / {big_mem:.0f}",
                         f"{flops / 1e6:.0f}",
                         f"{mfu:.1%}",
@@ -349,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio",
                 "ours, 3000-token budget",
                 "ratio",
+                "ours-3000, bf16 autocast (ratio)",
                 "peak MiB naive / ours / ours-3000",
                 "MFLOP/token",
                 "MFU (fp32, 3000)",

@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from seq2seq_hub.cli_config import build_train_parser, load_train_config  # noqa: E402
+from seq2seq_hub.cpu import keep_freed_memory  # noqa: E402
 from seq2seq_hub.trainer import Trainer, TrainingError  # noqa: E402
 
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser: argparse.ArgumentParser = build_train_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # no page faults for every step's activations (see seq2seq_hub/cpu.py)
     try:
         config = load_train_config(args)
         command = "python training/train.py " + " ".join(shlex.quote(a) for a in argv if a != "--resume")
