@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from naive import NaiveSeq2Seq, naive_batches, pad, textbook_greedy  # noqa: E402
 
 from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
-from seq2seq_hub.cpu import keep_freed_memory  # noqa: E402
+from seq2seq_hub.cpu import keep_freed_memory, release_freed_memory  # noqa: E402
 from seq2seq_hub.data import TokenBucketSampler, collate, load_multi30k  # noqa: E402
 from seq2seq_hub.metrics import corpus_scores  # noqa: E402
 
@@ -57,6 +57,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
         else:
+            release_freed_memory()  # else memory that malloc keeps from earlier runs hides the growth
             self.base = self._rss()
             self.thread = threading.Thread(target=self._sample, daemon=True)
             self.thread.start()
@@ -128,12 +129,15 @@ def load_data(tokenizer: Seq2SeqTokenizer, max_train: int):
 
 # ---------------------------------------------------------------------- training throughput
 def time_steps(step_fn, batches, device, warmup: int) -> tuple[float, float]:
-    """Run warm-up steps, then time the rest; returns (target tokens/s, peak MiB)."""
-    for b in batches[:warmup]:
-        step_fn(b)
-    sync(device)
+    """Run warm-up steps, then time the rest; returns (target tokens/s, peak MiB over all steps).
+
+    Memory is measured from the warm-up on (malloc's kept memory released first), so the first
+    touches of new memory happen before the timed steps."""
     tokens = 0
     with PeakMemory(device) as mem:
+        for b in batches[:warmup]:
+            step_fn(b)
+        sync(device)
         start = time.perf_counter()
         for b in batches[warmup:]:
             tokens += step_fn(b)
@@ -402,7 +406,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bleu: dict = {}
 
-        translator.translate(sents[:64], beam_size=5)  # warm-up
+        for dtype in (None, torch.bfloat16):  # warm-up: oneDNN builds its bf16 kernels once per matmul shape
+            translator.compute_dtype = dtype
+            translator.translate(sents, strategy="greedy", batch_size=128)
+            translator.translate(sents, beam_size=5, batch_size=64)
+        translator.compute_dtype = None
+        for ids in encoded[:10]:
+            textbook_greedy(translator.model, ids, 2 * len(ids) + 10)
         naive = median_of(naive_run, args.repeats)
         rows = [["naive greedy, one at a time", f"{naive:.1f}", "1.0x", ""]]
         bf16 = torch.bfloat16

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 
 NEG_INF = float("-inf")
+ROW_MULTIPLE = 16  # greedy / sampling shrink the batch in steps of this many rows: few distinct matmul shapes
+SENTENCE_MULTIPLE = 4  # beam search: this many sentences (x beam size rows)
 
 
 @dataclass
@@ -94,8 +96,8 @@ def greedy_or_sample(
 ) -> list[RawHypothesis]:
     """Decode one hypothesis per row: argmax (greedy) or a draw (sampling). src (B, S) -> B hypotheses.
 
-    max_lengths (B,): most tokens a row may produce, `</s>` included. A row leaves the batch as soon as
-    it finishes, so the work shrinks with it.
+    max_lengths (B,): most tokens a row may produce, `</s>` included. Finished rows leave the batch
+    (16 at a time, so that the matmuls see few distinct shapes), and the work shrinks with them.
     """
     config = model.config
     batch, device = src.size(0), src.device
@@ -107,7 +109,8 @@ def greedy_or_sample(
     lps = torch.zeros((batch, steps), device=device)  # (B, T) log-prob of each chosen id
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     attention: Tensor | None = None  # (B, T, S), allocated at the first step
-    rows = torch.arange(batch, device=device)  # original row of each live row
+    rows = torch.arange(batch, device=device)  # original row of each row still in the batch
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)  # per row still in the batch
     prev = torch.full((batch,), config.bos_token_id, dtype=torch.long, device=device)
     for step in range(steps):
         logits, attn, state = model.decode_step(prev, state)  # (N, V), (N, S) over the N live rows
@@ -125,15 +128,19 @@ def greedy_or_sample(
             if attention is None:
                 attention = torch.zeros((batch, steps, attn.size(-1)), device=device)
             attention[rows, step] = attn.float()
-        done = (choice == config.eos_token_id) | (step + 1 >= max_lengths)  # (N,)
-        if bool(done.any()):
-            lengths[rows[done]] = step + 1
-            if bool(done.all()):
+        ended = ((choice == config.eos_token_id) | (step + 1 >= max_lengths)) & ~finished  # (N,)
+        if bool(ended.any()):
+            lengths[rows[ended]] = step + 1  # what a finished row writes later lies past its length
+            finished |= ended
+            live = (~finished).nonzero().squeeze(1)
+            if live.numel() == 0:
                 break
-            keep = (~done).nonzero().squeeze(1)  # finished rows leave the batch
-            rows, choice, max_lengths = rows[keep], choice[keep], max_lengths[keep]
-            forced = None if forced is None else forced.index_select(0, keep)
-            state = state.select(keep)
+            width = min(finished.numel(), -(-live.numel() // ROW_MULTIPLE) * ROW_MULTIPLE)
+            if width < finished.numel():  # finished rows leave the batch, a multiple of 16 rows at a time
+                keep = torch.cat([live, finished.nonzero().squeeze(1)[: width - live.numel()]])
+                rows, choice, max_lengths, finished = rows[keep], choice[keep], max_lengths[keep], finished[keep]
+                forced = None if forced is None else forced.index_select(0, keep)
+                state = state.select(keep)
         prev = choice
     ids, lps, lengths = ids.cpu(), lps.cpu(), lengths.tolist()
     attention = None if attention is None else attention.cpu()
@@ -179,7 +186,8 @@ def beam_search(
     forced_all = _prefix_tensor(prefixes, batch, device)
     max_lengths = max_lengths.to(device)
 
-    alive = torch.arange(batch, device=device)  # original row of each live row
+    alive = torch.arange(batch, device=device)  # original row of each sentence still in the batch
+    active = torch.ones(batch, dtype=torch.bool, device=device)  # False: done, kept only to round the batch
     scores = torch.full((batch, k), NEG_INF, device=device)  # cumulative log-probs (B, K)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     history_ids = torch.empty((batch * k, 0), dtype=torch.long, device=device)
@@ -204,7 +212,7 @@ def beam_search(
 
         # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
         finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
-        finishing &= torch.isfinite(top_scores)
+        finishing &= torch.isfinite(top_scores) & active.unsqueeze(1)
         if bool(finishing.any()):  # gathered for all finishing candidates at once, then split per hypothesis
             rows, ranks = finishing.nonzero(as_tuple=True)  # (F,), (F,)
             origins, tokens = flat_origin[rows, ranks], token[rows, ranks]  # (F,) rows in N, (F,) ids
@@ -240,13 +248,16 @@ def beam_search(
 
         worst = [finished[r][-1].score if len(finished[r]) >= k else NEG_INF for r in alive.tolist()]
         best_live = scores.max(dim=1).values / (step + 1) ** length_penalty  # (B',)
-        done = (best_live <= torch.tensor(worst, device=device)) | last_step
+        done = (best_live <= torch.tensor(worst, device=device)) | last_step | ~active
         if bool(done.all()):
             break
-        if bool(done.any()):
-            keep = (~done).nonzero().squeeze(1)  # live rows that go on
-            alive = alive.index_select(0, keep)
-            scores = scores.index_select(0, keep)
+        active = ~done
+        going = active.nonzero().squeeze(1)
+        width = min(live, -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
+        moved = width < live
+        if moved:  # done sentences leave, a multiple of 4 at a time (few distinct matmul shapes)
+            keep = torch.cat([going, done.nonzero().squeeze(1)[: width - going.numel()]])
+            alive, scores, active = alive.index_select(0, keep), scores.index_select(0, keep), active[keep]
             next_token = next_token.view(live, k).index_select(0, keep).view(-1)
             next_origin = next_origin.view(live, k).index_select(0, keep).view(-1)
 
@@ -261,7 +272,7 @@ def beam_search(
                 else torch.cat([history_attn.index_select(0, next_origin), new_rows], 1)
             )
         # beams only move within their sentence, so memory / keys / mask need moving only when rows left
-        state = state.select(next_origin) if bool(done.any()) else state.select_hidden(next_origin)
+        state = state.select(next_origin) if moved else state.select_hidden(next_origin)
         prev = next_token
 
     results = []
