@@ -14,6 +14,13 @@ import torch
 from torch import Tensor, nn
 
 
+def float32_on_cpu_autocast(tensor: Tensor) -> bool:
+    """True where attention should run in float32: CPUs have no fast bf16 tanh / softmax / small bmm, so
+    under CPU autocast the attention's elementwise-heavy arithmetic stays in float32 (the big
+    matmuls of the RNN and the output layer still use bf16)."""
+    return tensor.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+
+
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis with `mask` False positions set to exactly zero.
 
@@ -36,10 +43,14 @@ class BahdanauAttention(nn.Module):
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """memory (B, S, C) -> keys (B, S, A); done once per batch, not once per step."""
-        return self.key_proj(memory)
+        keys = self.key_proj(memory)
+        return keys.float() if float32_on_cpu_autocast(keys) else keys
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, H), keys (B, S, A), memory (B, S, C), mask (B, S) -> context (B, C), weights (B, S)."""
+        if float32_on_cpu_autocast(keys):
+            with torch.autocast("cpu", enabled=False):
+                return self.forward(query.float(), keys.float(), memory.float(), mask)
         q = self.query_proj(query).unsqueeze(1)  # (B, H) -> (B, 1, A)
         scores = self.energy(torch.tanh(q + keys)).squeeze(-1)  # (B, S, A) -> (B, S)
         weights = masked_softmax(scores, mask)  # (B, S)

@@ -20,7 +20,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .attention import BahdanauAttention, LuongAttention
+from .attention import BahdanauAttention, LuongAttention, float32_on_cpu_autocast
 from .config import Seq2SeqConfig
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
@@ -380,6 +380,8 @@ class Seq2SeqModel(
     def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
         """src (B, S), src_lengths (B,) -> the decoder's initial state."""
         memory, h, c = self.encoder(src, src_lengths)
+        if self.config.attention == "bahdanau" and float32_on_cpu_autocast(memory):
+            memory = memory.float()  # once per batch, not at every step (see attention.py)
         return DecoderState(
             hidden=self.bridge(h, c),
             memory=memory,

@@ -224,3 +224,23 @@ def test_untied_output_layer(make_model):
     src, src_lengths, tgt_in, _ = pad_batch(sentences(model.config, [3], [4], seed=8))
     assert model.decoder.output.weight.shape == (model.config.tgt_vocab_size, model.config.embedding_size)
     assert model(src, src_lengths, tgt_in).logits.shape == (1, 4, model.config.tgt_vocab_size)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_bf16_autocast_on_cpu_stays_close_to_float32(make_model, attention):
+    """Under CPU bf16 autocast the matmuls run in bf16 and the Bahdanau attention in float32: logits and
+    attention stay near the float32 ones, teacher-forced and stepped alike."""
+    model = make_model(cell="lstm", **attention)
+    src, src_lengths, tgt_in, _ = pad_batch(sentences(model.config, [6, 2, 4], [5, 3, 6], seed=9))
+    with torch.no_grad():
+        exact = model(src, src_lengths, tgt_in)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(src, src_lengths, tgt_in)
+            logits, weights = step_through(model, src, src_lengths, tgt_in)
+    for approx in (fast.logits, logits):
+        torch.testing.assert_close(approx.float(), exact.logits, atol=0.05, rtol=0.05)
+    if exact.attention is not None:
+        if model.config.attention == "bahdanau":
+            assert fast.attention.dtype == weights.dtype == torch.float32
+        torch.testing.assert_close(fast.attention.float(), exact.attention, atol=0.02, rtol=0)
+        torch.testing.assert_close(weights.float(), exact.attention, atol=0.02, rtol=0)
