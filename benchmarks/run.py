@@ -408,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
 
         for dtype in (None, torch.bfloat16):  # warm-up: oneDNN builds its bf16 kernels once per matmul shape
             translator.compute_dtype = dtype
-            translator.translate(sents, strategy="greedy", batch_size=128)
-            translator.translate(sents, beam_size=5, batch_size=64)
+            for batch in (128, 256):
+                translator.translate(sents, strategy="greedy", batch_size=batch)
+                translator.translate(sents, beam_size=5, batch_size=batch // 2)
         translator.compute_dtype = None
         for ids in encoded[:10]:
             textbook_greedy(translator.model, ids, 2 * len(ids) + 10)
@@ -420,9 +421,11 @@ def main(argv: list[str] | None = None) -> int:
             ("greedy, batch 64", "greedy", 1, 64, None),
             ("greedy, batch 128", "greedy", 1, 128, None),
             ("greedy, batch 128, bf16 autocast", "greedy", 1, 128, bf16),
+            ("greedy, batch 256, bf16 autocast", "greedy", 1, 256, bf16),
             ("beam 5, batch 32", "beam", 5, 32, None),
             ("beam 5, batch 64", "beam", 5, 64, None),
             ("beam 5, batch 64, bf16 autocast", "beam", 5, 64, bf16),
+            ("beam 5, batch 128, bf16 autocast", "beam", 5, 128, bf16),
         ):
             value = median_of(ours(strategy, beam, batch, dtype), args.repeats)
             rows.append(
