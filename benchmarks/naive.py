@@ -123,7 +123,7 @@ def textbook_step(decoder, tok: torch.Tensor, hidden, memory: torch.Tensor, mask
     """One decoder step the textbook way, on a library decoder's modules: the attention keys are
     re-projected from the encoder outputs, and nn.LSTM / nn.GRU is called once for this one token."""
     emb = decoder.embedding(tok)  # (1, E)
-    keys = decoder.project_keys(memory)  # recomputed every step
+    memory, keys = decoder.prepare_memory(memory)  # keys recomputed every step
     top = (hidden[0] if isinstance(hidden, tuple) else hidden)[-1]  # (1, H)
     if decoder.kind == "bahdanau":
         context, _ = decoder.attention(top, keys, memory, mask)

@@ -1,7 +1,7 @@
 """attention.py: stateless attention modules, Bahdanau (additive) and Luong (dot / general).
 
-Each module projects the encoder memory into keys once per batch (`project_keys`) and is then called
-with those keys by the decoder; nothing is cached on `self`. Padded source positions (mask False)
+Each module prepares the encoder memory and its keys once per batch (`prepare`) and is then called
+with them by the decoder; nothing is cached on `self`. Padded source positions (mask False)
 get exactly zero weight.
 
 Shapes: B batch, S source length, T query steps, H decoder hidden, C encoder output width,
@@ -41,10 +41,12 @@ class BahdanauAttention(nn.Module):
         self.query_proj = nn.Linear(query_size, attention_size, bias=True)
         self.energy = nn.Linear(attention_size, 1, bias=False)
 
-    def project_keys(self, memory: Tensor) -> Tensor:
-        """memory (B, S, C) -> keys (B, S, A); done once per batch, not once per step."""
+    def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """memory (B, S, C) -> (memory, keys (B, S, A)) as `forward` takes them; once per batch, not per step."""
         keys = self.key_proj(memory)
-        return keys.float() if float32_on_cpu_autocast(keys) else keys
+        if float32_on_cpu_autocast(keys):
+            return memory.float(), keys.float()
+        return memory, keys
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, H), keys (B, S, A), memory (B, S, C), mask (B, S) -> context (B, C), weights (B, S)."""
@@ -75,9 +77,9 @@ class LuongAttention(nn.Module):
         else:
             raise ValueError(f"luong score must be one of {{'dot', 'general'}}, got {score!r}")
 
-    def project_keys(self, memory: Tensor) -> Tensor:
-        """memory (B, S, C) -> keys (B, S, H)."""
-        return memory if self.key_proj is None else self.key_proj(memory)
+    def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """memory (B, S, C) -> (memory, keys (B, S, H)) as `forward` takes them; once per batch."""
+        return memory, (memory if self.key_proj is None else self.key_proj(memory))
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, T, H), keys (B, S, H), memory (B, S, C), mask (B, S) -> context (B, T, C), weights (B, T, S)."""

@@ -17,12 +17,17 @@ M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc to keep large allocations on the heap and not return freed memory; False if not glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl, macOS, Windows: nothing to do
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:  # musl, macOS, Windows: nothing to do
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     mmap_ok = any(mallopt(M_MMAP_THRESHOLD, size) == 1 for size in (1 << 30, 32 << 20))
@@ -32,8 +37,6 @@ def keep_freed_memory() -> bool:
 
 def release_freed_memory() -> None:
     """Hand memory that malloc keeps back to the system now (glibc `malloc_trim`); a no-op elsewhere."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(ctypes.c_size_t(0))
-    except (OSError, AttributeError):
-        pass
+    malloc_trim = getattr(_libc(), "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim(ctypes.c_size_t(0))

@@ -20,7 +20,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .attention import BahdanauAttention, LuongAttention, float32_on_cpu_autocast
+from .attention import BahdanauAttention, LuongAttention
 from .config import Seq2SeqConfig
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
@@ -195,8 +195,9 @@ class Decoder(nn.Module):
         self.output_bias = nn.Parameter(torch.zeros(config.tgt_vocab_size))
 
     # ------------------------------------------------------------------ pieces shared by every path
-    def project_keys(self, memory: Tensor) -> Tensor | None:
-        return None if self.attention is None else self.attention.project_keys(memory)
+    def prepare_memory(self, memory: Tensor) -> tuple[Tensor, Tensor | None]:
+        """memory (B, S, C) -> (memory, keys) as the attention takes them; keys None without attention."""
+        return (memory, None) if self.attention is None else self.attention.prepare(memory)
 
     def weights(self) -> DecoderWeights:
         """The step-wise code's view of the parameters; cast once to the autocast dtype when autocast is on."""
@@ -380,12 +381,11 @@ class Seq2SeqModel(
     def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
         """src (B, S), src_lengths (B,) -> the decoder's initial state."""
         memory, h, c = self.encoder(src, src_lengths)
-        if self.config.attention == "bahdanau" and float32_on_cpu_autocast(memory):
-            memory = memory.float()  # once per batch, not at every step (see attention.py)
+        memory, keys = self.decoder.prepare_memory(memory)
         return DecoderState(
             hidden=self.bridge(h, c),
             memory=memory,
-            keys=self.decoder.project_keys(memory),
+            keys=keys,
             mask=lengths_to_mask(src_lengths.to(src.device), src.size(1)),
             weights=self.decoder.weights(),
         )
