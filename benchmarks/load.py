@@ -9,6 +9,9 @@ server's resident memory after warm-up and after the run. Then it floods the que
 "queue full" answers come back at once. Appends a report to BENCHMARKS.md.
 """
 
+# This module owns the whole load test: one function per phase (start the app, warm-up, concurrent
+# clients, queue flood, report), run in that order by `main`.
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +24,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -30,6 +36,37 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass
+class App:
+    """The app under test: its address, its process and the log both its streams go to."""
+
+    url: str
+    process: subprocess.Popen
+    log: IO[str]
+
+
+@dataclass
+class RunResult:
+    """The concurrent-clients phase: latency in seconds of each good answer, failures, wall time."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    wall: float = 0.0
+
+
+@dataclass
+class FloodResult:
+    """The queue-flood phase, through the client library and then as raw HTTP joins."""
+
+    answered: int = 0
+    busy: list[str] = field(default_factory=list)  # the error of each request turned away
+    latency: list[float] = field(default_factory=list)  # seconds until each was turned away
+    up_after: str = ""  # the answer to a normal request after the flood
+    raw_refused: int = 0
+    raw_ms: list[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- helpers
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,7 +128,137 @@ def raw_flood(url: str, text: str, joins: int = 60) -> tuple[int, list[float]]:
     return refused, latencies
 
 
-def main(argv: list[str] | None = None) -> int:
+def read_sentences() -> list[str]:
+    with gzip.open(ROOT / "data" / "multi30k" / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as f:
+        return [line.strip() for line in f][:200]
+
+
+# ---------------------------------------------------------------------- phases
+def start_app(model: str) -> App:
+    """Start `python app.py` on a free loopback port (not yet waited for)."""
+    port = free_port()
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
+    log = open(ROOT / "benchmarks" / ".load-app.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    return App(f"http://127.0.0.1:{port}/", process, log)
+
+
+def stop_app(app: App) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(10)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
+    app.log.close()
+
+
+def warm_up(connect, sentences: list[str], options: dict, clients: int) -> None:
+    """The same concurrency as the run, so that threads, sessions and caches settle."""
+
+    def one(i: int) -> None:
+        connect().predict(text=sentences[-1 - i % 50], **options)
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(2 * clients)))
+
+
+def concurrent_clients(connect, sentences: list[str], options: dict, clients: int, requests: int) -> RunResult:
+    """`requests` translations from `clients` threads, each with its own client."""
+    local = threading.local()
+    result = RunResult()
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = connect()
+        start = time.perf_counter()
+        try:
+            text = local.client.predict(text=sentences[i % len(sentences)], **options)[0]
+            ok = isinstance(text, str) and text.strip() != ""
+            with lock:
+                if ok:
+                    result.latencies.append(time.perf_counter() - start)
+                else:
+                    result.failures.append(f"empty answer {i}")
+        except Exception as err:  # a failed request is what we count
+            with lock:
+                result.failures.append(f"{type(err).__name__}: {str(err)[:120]}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(requests)))
+    result.wall = time.perf_counter() - start
+    return result
+
+
+def queue_flood(connect, url: str, sentences: list[str], options: dict) -> FloodResult:
+    """Many more requests at once than the queue holds (32) with long inputs, then raw joins of the full queue."""
+    result = FloodResult()
+    lock = threading.Lock()
+    long_text = " ".join(sentences[:6])
+
+    def flood(i: int) -> None:
+        client = connect()
+        t0 = time.perf_counter()
+        try:
+            client.predict(text=long_text, strategy="beam", beam_size=12, num_return_sequences=1, api_name="/translate")
+            with lock:
+                result.answered += 1
+        except Exception as err:
+            with lock:
+                result.busy.append(str(err)[:100])
+                result.latency.append(time.perf_counter() - t0)
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(flood, range(64)))
+    result.up_after = connect().predict(text=sentences[0], **options)[0]
+    result.raw_refused, result.raw_ms = raw_flood(url, long_text)
+    return result
+
+
+def report_lines(
+    args: argparse.Namespace, command: list[str], rss_warm: float, rss_after: float, run: RunResult, flood: FloodResult
+) -> list[str]:
+    """The Markdown report of the load test."""
+    latencies, failures, busy, raw_ms = sorted(run.latencies), run.failures, flood.busy, flood.raw_ms
+    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1000 if latencies else float("nan")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"## Load test of {stamp}: `python benchmarks/load.py {' '.join(command)}`",
+        "",
+        f"The app (`app.py`, model `{Path(args.model).name}`, beam {args.beam_size}) over loopback, "
+        f"{args.requests} requests from {args.clients} concurrent `gradio_client` clients after a warm-up of "
+        f"{2 * args.clients} requests at the same concurrency, on "
+        f"{os.cpu_count()} CPU cores.",
+        "",
+        "| requests | failures | p50 latency | p95 latency | throughput | RSS after warm-up | RSS after run | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {args.requests} | {len(failures)} | {p50:.0f} ms | {p95:.0f} ms | {len(latencies) / run.wall:.1f} req/s | "
+        f"{rss_warm:.0f} MiB | {rss_after:.0f} MiB | {rss_after / rss_warm:.2f}x |",
+        "",
+        f"Queue flood (64 simultaneous long beam-12 requests, queue of 32): {flood.answered} answered, "
+        f"{len(busy)} turned away"
+        + (f' in a median {statistics.median(flood.latency) * 1000:.0f} ms with "{busy[0]}"' if busy else "")
+        + f"; the next normal request was answered ({flood.up_after[:40]!r}). (That median is the client "
+        "library's round trip; the server itself answers a join of a full queue with HTTP 503 "
+        f'"Queue is full" in a median {statistics.median(raw_ms) if raw_ms else float("nan"):.0f} ms, '
+        f"max {max(raw_ms) if raw_ms else float('nan'):.0f} ms: {flood.raw_refused} of 60 raw joins refused.)",
+        "",
+    ]
+    if failures:
+        lines.insert(-1, "Failures: " + "; ".join(sorted(set(failures))[:5]))
+    return lines
+
+
+# ---------------------------------------------------------------------- entry point
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "models" / "multi30k-de-en"))
     parser.add_argument("--clients", type=int, default=16)
@@ -99,125 +266,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     from gradio_client import Client
 
-    with gzip.open(ROOT / "data" / "multi30k" / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as f:
-        sentences = [line.strip() for line in f][:200]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
-    log = open(ROOT / "benchmarks" / ".load-app.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--model", args.model, "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    sentences = read_sentences()
+    app = start_app(args.model)
     lines: list[str] = []
     try:
-        wait_ready(url, server)
+        wait_ready(app.url, app.process)
+        connect = partial(Client, app.url, verbose=False, analytics_enabled=False, download_files=False)
         options = dict(strategy="beam", beam_size=args.beam_size, num_return_sequences=1, api_name="/translate")
-
-        def warm_up(i: int) -> None:  # the same concurrency as the run: threads, sessions and caches settle
-            Client(url, verbose=False, analytics_enabled=False, download_files=False).predict(
-                text=sentences[-1 - i % 50], **options
-            )
-
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(warm_up, range(2 * args.clients)))
-        rss_warm = rss_mib(server.pid)
-
-        local = threading.local()
-        latencies: list[float] = []
-        failures: list[str] = []
-        lock = threading.Lock()
-
-        def one(i: int) -> None:
-            if not hasattr(local, "client"):
-                local.client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-            start = time.perf_counter()
-            try:
-                text = local.client.predict(text=sentences[i % len(sentences)], **options)[0]
-                ok = isinstance(text, str) and text.strip() != ""
-                with lock:
-                    latencies.append(time.perf_counter() - start) if ok else failures.append(f"empty answer {i}")
-            except Exception as err:  # a failed request is what we count
-                with lock:
-                    failures.append(f"{type(err).__name__}: {str(err)[:120]}")
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(one, range(args.requests)))
-        wall = time.perf_counter() - start
-        rss_after = rss_mib(server.pid)
-        latencies.sort()
-        p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1000 if latencies else float("nan")
-
-        # Flood: many more requests at once than the queue holds (32) with long inputs.
-        busy, flood_latency, flood_ok = [], [], 0
-        long_text = " ".join(sentences[:6])
-
-        def flood(i: int) -> None:
-            nonlocal flood_ok
-            client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-            t0 = time.perf_counter()
-            try:
-                client.predict(
-                    text=long_text, strategy="beam", beam_size=12, num_return_sequences=1, api_name="/translate"
-                )
-                with lock:
-                    flood_ok += 1
-            except Exception as err:
-                with lock:
-                    busy.append(str(err)[:100])
-                    flood_latency.append(time.perf_counter() - t0)
-
-        with ThreadPoolExecutor(64) as pool:
-            list(pool.map(flood, range(64)))
-        up_after = Client(url, verbose=False, analytics_enabled=False, download_files=False).predict(
-            text=sentences[0], **options
-        )[0]
-
-        raw_refused, raw_ms = raw_flood(url, long_text)
-
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        lines = [
-            f"## Load test of {stamp}: `python benchmarks/load.py {' '.join(argv or sys.argv[1:])}`",
-            "",
-            f"The app (`app.py`, model `{Path(args.model).name}`, beam {args.beam_size}) over loopback, "
-            f"{args.requests} requests from {args.clients} concurrent `gradio_client` clients after a warm-up of "
-            f"{2 * args.clients} requests at the same concurrency, on "
-            f"{os.cpu_count()} CPU cores.",
-            "",
-            "| requests | failures | p50 latency | p95 latency | throughput | RSS after warm-up | RSS after run "
-            "| ratio |",
-            "|---|---|---|---|---|---|---|---|",
-            f"| {args.requests} | {len(failures)} | {p50:.0f} ms | {p95:.0f} ms | {len(latencies) / wall:.1f} req/s | "
-            f"{rss_warm:.0f} MiB | {rss_after:.0f} MiB | {rss_after / rss_warm:.2f}x |",
-            "",
-            f"Queue flood (64 simultaneous long beam-12 requests, queue of 32): {flood_ok} answered, "
-            f"{len(busy)} turned away"
-            + (f' in a median {statistics.median(flood_latency) * 1000:.0f} ms with "{busy[0]}"' if busy else "")
-            + f"; the next normal request was answered ({up_after[:40]!r}). (That median is the client "
-            "library's round trip; the server itself answers a join of a full queue with HTTP 503 "
-            f'"Queue is full" in a median {statistics.median(raw_ms) if raw_ms else float("nan"):.0f} ms, '
-            f"max {max(raw_ms) if raw_ms else float('nan'):.0f} ms: {raw_refused} of 60 raw joins refused.)",
-            "",
-        ]
-        if failures:
-            lines.insert(-1, "Failures: " + "; ".join(sorted(set(failures))[:5]))
+        warm_up(connect, sentences, options, args.clients)
+        rss_warm = rss_mib(app.process.pid)
+        run = concurrent_clients(connect, sentences, options, args.clients, args.requests)
+        rss_after = rss_mib(app.process.pid)
+        flood = queue_flood(connect, app.url, sentences, options)
+        lines = report_lines(args, argv or sys.argv[1:], rss_warm, rss_after, run, flood)
         print("\n".join(lines))
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop_app(app)
     if not args.no_write and lines:
         with open(args.output, "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")

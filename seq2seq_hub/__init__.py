@@ -1,14 +1,17 @@
 """seq2seq-hub: attention-based recurrent sequence-to-sequence translation, shared on the Hub."""
 
 from .config import Seq2SeqConfig
+from .decoding import DecodingOptions
+from .hypothesis import Hypothesis
 from .model import Seq2SeqModel, Seq2SeqOutput
 from .search import RawHypothesis
 from .tokenizer import Seq2SeqTokenizer
-from .translator import Hypothesis, Translator
+from .translator import Translator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DecodingOptions",
     "Hypothesis",
     "RawHypothesis",
     "Seq2SeqConfig",

@@ -23,35 +23,47 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+# decoding flag -> DecodingOptions field; a flag left out keeps the model's generation_config.json value
+DECODING_FLAGS = {
+    "strategy": "strategy",
+    "beam_size": "num_beams",
+    "length_penalty": "length_penalty",
+    "max_length": "max_length",
+    "min_length": "min_length",
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "seed": "seed",
+}
+
+
 def _add_decoding_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    g = p.add_argument_group("decoding (defaults: the model's generation_config.json, else beam search with 5 beams)")
+    g.add_argument(
         "--strategy",
         choices=["greedy", "beam", "sample"],
         default=None,
-        help="default: beam when --beam-size > 1, else greedy",
+        help="default: the model's; beam when the beam size is > 1, else greedy",
     )
-    p.add_argument("--beam-size", type=int, default=5)
-    p.add_argument("--length-penalty", type=float, default=1.0)
-    p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--beam-size", type=int, default=None, help="beams (num_beams)")
+    g.add_argument("--length-penalty", type=float, default=None)
+    g.add_argument("--max-length", type=int, default=None, help="most target tokens (default: 2 x source + 10)")
+    g.add_argument("--min-length", type=int, default=None)
+    g.add_argument("--temperature", type=float, default=None)
+    g.add_argument("--top-k", type=int, default=None)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--batch-size", type=int, default=64, help="sentences decoded at once")
 
 
-def _decoding_kwargs(args: argparse.Namespace) -> dict:
-    return dict(
-        strategy=args.strategy,
-        beam_size=args.beam_size,
-        length_penalty=args.length_penalty,
-        max_length=args.max_length,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
+def _decoding_options(args: argparse.Namespace, translator, nbest: int = 1):
+    """The model's decoding defaults with the flags given on the command line applied."""
+    overrides = {
+        field: getattr(args, flag) for flag, field in DECODING_FLAGS.items() if getattr(args, flag) is not None
+    }
+    if nbest > 1:
+        overrides["num_return_sequences"] = nbest
+    return translator.generation_options.merged(**overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,10 +104,8 @@ def _translate(args: argparse.Namespace) -> int:
         args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
     )
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
-    kwargs = _decoding_kwargs(args)
     nbest = max(1, args.nbest)
-    if nbest > 1:
-        kwargs["num_return_sequences"] = nbest
+    options = _decoding_options(args, translator, nbest)
     out = sys.stdout
     try:
         batch: list[str] = []
@@ -103,10 +113,10 @@ def _translate(args: argparse.Namespace) -> int:
         for line in stream:
             batch.append(line.rstrip("\n"))
             if interactive or len(batch) >= args.batch_size:
-                _write(out, translator.translate(batch, **kwargs), nbest)
+                _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest)
                 batch = []
         if batch:
-            _write(out, translator.translate(batch, **kwargs), nbest)
+            _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest)
     finally:
         if stream is not sys.stdin:
             stream.close()
@@ -135,7 +145,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     translator = Translator.from_pretrained(
         args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
     )
-    hyps = translator.translate(src, **_decoding_kwargs(args))
+    hyps = translator.translate(src, _decoding_options(args, translator), batch_size=args.batch_size)
     texts = [h.text for h in hyps]
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -150,7 +160,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .trainer import push_folder
+    from .hub import push_folder
 
     url = push_folder(args.model, args.repo_id, private=args.private, commit_message=args.commit_message)
     print(url)

@@ -1,27 +1,42 @@
-"""hub.py: the model repo format at the edge: resolve a local folder or Hub repo id to files, load
-config and weights strictly and safely (safetensors only, checked before allocating), save weights
-atomically, and render the model card.
+"""hub.py: the model repo format at the edge. Resolves a local folder or Hub repo id to its files,
+reads config and weights strictly and safely (safetensors only, checked before allocating), writes
+weights atomically, turns huggingface_hub's errors into one-line messages, and uploads folders.
 
-The only module (with `translator.py`) that talks to `huggingface_hub`.
+Imports no model code: `model.py` and `translator.py` call it from their Hub mixin hooks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from safetensors.torch import load_file, save_file
 
+from .card import CARD_FILE
 from .config import Seq2SeqConfig
+from .decoding import GENERATION_CONFIG_FILE
+from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "README.md"
+REPO_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 MAX_HEADER_BYTES = 50_000_000
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -37,6 +52,18 @@ class RepoFiles:
     tokenizer: Path | None = None
     target_tokenizer: Path | None = None
     card: Path | None = None
+    generation_config: Path | None = None
+
+
+@dataclass(frozen=True)
+class HubArgs:
+    """Where and how to fetch a Hub repo (the arguments of `from_pretrained` besides the id)."""
+
+    revision: str | None = None
+    cache_dir: str | os.PathLike | None = None
+    token: str | bool | None = None
+    force_download: bool = False
+    local_files_only: bool = False
 
 
 def _refuse_pickles(origin: str, names: list[str]) -> None:
@@ -48,91 +75,84 @@ def _refuse_pickles(origin: str, names: list[str]) -> None:
     )
 
 
-def resolve_repo(
-    name_or_path: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-    force_download: bool = False,
-    local_files_only: bool = False,
-    need_tokenizer: bool = True,
-) -> RepoFiles:
-    """Find config, weights, tokenizer file(s) and card of a local folder or a Hub repo id."""
-    from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
-
+def is_local(name_or_path: str | os.PathLike) -> bool:
+    """True for an existing folder; False for a Hub repo id; FileNotFoundError for anything else."""
     origin = str(name_or_path)
     path = Path(origin).expanduser()
     if path.is_dir():
-        names = os.listdir(path)
-        if WEIGHTS_FILE not in names and any(n.endswith(PICKLE_SUFFIXES) for n in names):
-            _refuse_pickles(origin, names)  # say why the pickle is not read before anything else
-        if CONFIG_FILE not in names:
-            raise FileNotFoundError(
-                f"{origin} has no {CONFIG_FILE}; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} "
-                f"and {TOKENIZER_FILE}"
-            )
-        if WEIGHTS_FILE not in names:
-            _refuse_pickles(origin, names)
-        tokenizer = path / TOKENIZER_FILE if TOKENIZER_FILE in names else None
-        if need_tokenizer and tokenizer is None:
-            raise FileNotFoundError(f"{origin} has no {TOKENIZER_FILE}")
-        return RepoFiles(
-            origin=origin,
-            config=path / CONFIG_FILE,
-            weights=path / WEIGHTS_FILE,
-            tokenizer=tokenizer,
-            target_tokenizer=path / TARGET_TOKENIZER_FILE if TARGET_TOKENIZER_FILE in names else None,
-            card=path / CARD_FILE if CARD_FILE in names else None,
-        )
+        return True
     if path.exists() or not REPO_ID.match(origin) or origin.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model folder not found: {origin} (nor is it a Hub repo id like 'org/name')")
+    return False
 
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
+
+def check_request(name_or_path: str | os.PathLike, unexpected: dict) -> None:
+    """What `from_pretrained` checks before the mixin fetches anything: no unknown arguments, a folder or
+    a repo id, and a local config.json that is a valid config (the mixin would read a bad one blindly)."""
+    if unexpected:
+        raise TypeError(f"unexpected arguments to from_pretrained: {sorted(unexpected)}")
+    if is_local(name_or_path):
+        config = Path(name_or_path).expanduser() / CONFIG_FILE
+        if config.is_file():
+            load_config(config)
+
+
+def resolve_repo(
+    name_or_path: str | os.PathLike, hub: HubArgs | None = None, *, need_tokenizer: bool = True
+) -> RepoFiles:
+    """Find config, weights, tokenizer file(s), decoding defaults and card of a folder or Hub repo id."""
+    if is_local(name_or_path):
+        return _resolve_folder(str(name_or_path), need_tokenizer)
+    return _resolve_hub(str(name_or_path), hub or HubArgs(), need_tokenizer)
+
+
+def _resolve_folder(origin: str, need_tokenizer: bool) -> RepoFiles:
+    path = Path(origin).expanduser()
+    names = os.listdir(path)
+    if WEIGHTS_FILE not in names and any(n.endswith(PICKLE_SUFFIXES) for n in names):
+        _refuse_pickles(origin, names)  # say why the pickle is not read before anything else
+    if CONFIG_FILE not in names:
+        raise FileNotFoundError(
+            f"{origin} has no {CONFIG_FILE}; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}"
+        )
+    if WEIGHTS_FILE not in names:
+        _refuse_pickles(origin, names)
+    if need_tokenizer and TOKENIZER_FILE not in names:
+        raise FileNotFoundError(f"{origin} has no {TOKENIZER_FILE}")
+
+    def optional(name: str) -> Path | None:
+        return path / name if name in names else None
+
+    return RepoFiles(
+        origin=origin,
+        config=path / CONFIG_FILE,
+        weights=path / WEIGHTS_FILE,
+        tokenizer=optional(TOKENIZER_FILE),
+        target_tokenizer=optional(TARGET_TOKENIZER_FILE),
+        card=optional(CARD_FILE),
+        generation_config=optional(GENERATION_CONFIG_FILE),
     )
 
+
+def _resolve_hub(origin: str, hub: HubArgs, need_tokenizer: bool) -> RepoFiles:
     def download(filename: str, optional: bool = False) -> Path | None:
-        try:
-            return Path(
-                hf_hub_download(
-                    repo_id=origin,
-                    filename=filename,
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    token=token,
-                    force_download=force_download,
-                    local_files_only=local_files_only,
+        with hub_errors(origin, filename, hub.revision):
+            try:
+                return Path(
+                    hf_hub_download(
+                        repo_id=origin,
+                        filename=filename,
+                        revision=hub.revision,
+                        cache_dir=hub.cache_dir,
+                        token=hub.token,
+                        force_download=hub.force_download,
+                        local_files_only=hub.local_files_only,
+                    )
                 )
-            )
-        except (LocalEntryNotFoundError, OfflineModeIsEnabled):
-            if optional:
-                return None
-            raise ConnectionError(
-                f"cannot get {filename} of Hub repo '{origin}': it is not a local folder, not in the "
-                "local cache, and the Hub cannot be reached (offline?)"
-            ) from None
-        except GatedRepoError:
-            raise PermissionError(f"Hub repo '{origin}' is gated: accept its terms and pass a token") from None
-        except RepositoryNotFoundError:
-            raise FileNotFoundError(
-                f"'{origin}' is neither a local folder nor a Hub model repo you can access"
-            ) from None
-        except RevisionNotFoundError:
-            raise FileNotFoundError(f"Hub repo '{origin}' has no revision {revision!r}") from None
-        except EntryNotFoundError:
-            if optional:
-                return None
-            raise
-        except HfHubHTTPError as err:
-            raise ConnectionError(f"downloading {filename} of '{origin}' failed: {_first_line(err)}") from None
+            except (EntryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled):
+                if optional:  # absent, or not cached while offline: the repo works without it
+                    return None
+                raise
 
     try:
         config = download(CONFIG_FILE)
@@ -152,7 +172,55 @@ def resolve_repo(
         tokenizer=tokenizer,
         target_tokenizer=download(TARGET_TOKENIZER_FILE, optional=True),
         card=download(CARD_FILE, optional=True),
+        generation_config=download(GENERATION_CONFIG_FILE, optional=True),
     )
+
+
+@contextlib.contextmanager
+def hub_errors(origin: str, filename: str = CONFIG_FILE, revision: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions about `origin` into one-line errors a user can act on.
+
+    A missing entry (EntryNotFoundError) passes through: callers decide whether the file is optional.
+    """
+    try:
+        yield
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise ConnectionError(
+            f"cannot get {filename} of Hub repo '{origin}': it is not a local folder, not in the "
+            "local cache, and the Hub cannot be reached (offline?)"
+        ) from None
+    except GatedRepoError:
+        raise PermissionError(f"Hub repo '{origin}' is gated: accept its terms and pass a token") from None
+    except RepositoryNotFoundError:
+        raise FileNotFoundError(f"'{origin}' is neither a local folder nor a Hub model repo you can access") from None
+    except RevisionNotFoundError:
+        raise FileNotFoundError(f"Hub repo '{origin}' has no revision {revision!r}") from None
+    except EntryNotFoundError:
+        raise
+    except HfHubHTTPError as err:
+        raise ConnectionError(f"downloading {filename} of '{origin}' failed: {_first_line(err)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:  # the mixin reads config.json itself
+        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
+
+
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload seq2seq-hub model",
+) -> str:
+    """Upload a finished model folder (only the files `from_pretrained` reads, plus the card)."""
+    resolve_repo(folder)  # refuse to publish an incomplete folder
+    api = HfApi(token=token)
+    repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True).repo_id
+    info = api.upload_folder(
+        repo_id=repo,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        allow_patterns=list(REPO_FILES),
+    )
+    return str(getattr(info, "commit_url", info))
 
 
 def _first_line(err: BaseException) -> str:
@@ -205,19 +273,9 @@ def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]
     return out
 
 
-def expected_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of a model with this config, without allocating its memory."""
-    from .model import Seq2SeqModel
-
-    with torch.device("meta"):
-        model = Seq2SeqModel(config)
-    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
-
-
-def check_weights(path: Path, config: Seq2SeqConfig) -> None:
-    """Refuse a weights file whose tensors do not match the config, naming file and tensors."""
+def check_weights(path: Path, expected: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a weights file whose tensors are not exactly `expected` (names -> shapes), naming them."""
     found = read_safetensors_header(path)
-    expected = expected_shapes(config)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     mismatched = [
@@ -239,37 +297,28 @@ def check_weights(path: Path, config: Seq2SeqConfig) -> None:
         raise ValueError(f"{path.name} does not match {CONFIG_FILE}: " + ", ".join(problems))
 
 
-def load_model(files: RepoFiles, config: Seq2SeqConfig | None = None, device: str | torch.device = "cpu"):
-    """Build and load a `Seq2SeqModel` strictly from config + safetensors; returns it in eval mode.
+def load_weights(path: Path, reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file checked against `reference` (a state dict: names, shapes and dtypes).
 
-    `config`: the already loaded config.json of `files`, if the caller has it.
+    The header is checked before anything is allocated; tensors come back in the reference's dtypes.
     """
-    from safetensors.torch import load_file
-
-    from .model import Seq2SeqModel
-
-    config = config or load_config(files.config)
-    check_weights(files.weights, config)
-    model = Seq2SeqModel(config)
+    check_weights(path, {name: tuple(t.shape) for name, t in reference.items()})
     try:
-        state = load_file(str(files.weights), device="cpu")
+        state = load_file(str(path), device="cpu")
     except Exception as err:  # safetensors' own parse errors
-        raise ValueError(f"{files.weights.name} could not be read: {_first_line(err)}") from None
-    reference = model.state_dict()
-    state = {name: tensor.to(reference[name].dtype) for name, tensor in state.items()}
-    model.load_state_dict(state, strict=True)
-    model._hub_mixin_config = config
-    return model.to(device).eval()
+        raise ValueError(f"{Path(path).name} could not be read: {_first_line(err)}") from None
+    return {name: tensor.to(reference[name].dtype) for name, tensor in state.items()}
 
 
-def save_weights(model, directory: Path, dtype: torch.dtype | None = None) -> Path:
-    """Write model.safetensors atomically (write to a temp file, then rename)."""
-    from safetensors.torch import save_file
+def save_weights(state: dict[str, torch.Tensor], directory: Path, dtype: torch.dtype | None = None) -> Path:
+    """Write a state dict to model.safetensors atomically (a temp file, then a rename).
 
+    dtype: store floating-point tensors in this type (e.g. torch.float16 halves the folder).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     state = {
         name: (t.detach().to(dtype) if dtype is not None and t.is_floating_point() else t.detach()).cpu().contiguous()
-        for name, t in model.state_dict().items()
+        for name, t in state.items()
     }
     target = directory / WEIGHTS_FILE
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model-", suffix=".safetensors.tmp")
@@ -287,107 +336,3 @@ def write_config(config: Seq2SeqConfig, directory: Path) -> Path:
     path = directory / CONFIG_FILE
     path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
-
-
-# ---------------------------------------------------------------------- model card
-LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "cs": "Czech"}
-
-
-def render_model_card(
-    config: Seq2SeqConfig,
-    *,
-    num_parameters: int,
-    repo_id: str | None = None,
-    metrics: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
-    datasets: list[str] | None = None,
-    extra_sections: str = "",
-) -> str:
-    """A model card: YAML metadata (language, license, datasets, metrics, tags, pipeline_tag,
-    library_name, model-index with the scores) and a usage snippet, scores and config."""
-    from huggingface_hub import ModelCardData
-    from huggingface_hub.repocard_data import EvalResult
-
-    src, tgt = config.src_lang, config.tgt_lang
-    metrics = metrics or {}
-    name = repo_id or f"seq2seq-hub-{src}-{tgt}"
-    eval_results = []
-    for key, metric_type, metric_name in (("test_bleu", "bleu", "sacreBLEU"), ("test_chrf", "chrf", "chrF")):
-        if key in metrics:
-            eval_results.append(
-                EvalResult(
-                    task_type="translation",
-                    dataset_type=metrics.get("test_dataset_type", "multi30k"),
-                    dataset_name=metrics.get("test_dataset_name", "Multi30k test_2016_flickr"),
-                    metric_type=metric_type,
-                    metric_value=round(float(metrics[key]), 2),
-                    metric_name=metric_name,
-                )
-            )
-    data = ModelCardData(
-        language=[src, tgt],
-        license="mit",
-        library_name="seq2seq-hub",
-        pipeline_tag="translation",
-        tags=["translation", "seq2seq", "rnn", config.cell, f"attention-{config.attention}", "seq2seq-hub"],
-        datasets=datasets or [],
-        metrics=["bleu", "chrf"],
-        model_name=name if eval_results else None,
-        eval_results=eval_results or None,
-    )
-    src_name, tgt_name = LANGUAGE_NAMES.get(src, src), LANGUAGE_NAMES.get(tgt, tgt)
-    attention = {"bahdanau": "Bahdanau (additive)", "luong": f"Luong ({config.luong_score})", "none": "no"}[
-        config.attention
-    ]
-    lines = [
-        "---",
-        data.to_yaml().strip(),
-        "---",
-        "",
-        f"# {name}: {src_name} to {tgt_name}",
-        "",
-        f"A recurrent encoder-decoder ({'bidirectional ' if config.bidirectional else ''}{config.cell.upper()}, "
-        f"{attention} attention, {num_parameters / 1e6:.1f}M parameters) trained with "
-        "[seq2seq-hub](https://github.com/seq2seq-hub/seq2seq-hub).",
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from seq2seq_hub import Translator",
-        "",
-        f'translator = Translator.from_pretrained("{repo_id or "path/to/this/folder"}")',
-        'result = translator.translate(["Ein Mann fährt Fahrrad."], beam_size=5)[0]',
-        "print(result.text, result.score)",
-        "```",
-        "",
-        "or from the command line: `echo 'Ein Mann fährt Fahrrad.' | seq2seq-hub translate --model "
-        f"{repo_id or 'path/to/this/folder'}`.",
-        "",
-    ]
-    if metrics:
-        lines += ["## Scores", "", "| metric | value | sacreBLEU signature |", "|---|---|---|"]
-        for key, value in metrics.items():
-            if isinstance(value, (int, float)) and not key.endswith("_signature"):
-                signature = str(metrics.get(key + "_signature", "")).replace("|", "\\|")  # a '|' would end the cell
-                lines.append(f"| {key} | {value:.2f} | {signature} |")
-        lines.append("")
-    if training:
-        lines += ["## Training", ""]
-        for key, value in training.items():
-            if key == "config":
-                continue
-            lines.append(f"- **{key}**: {value}")
-        lines.append("")
-        if "config" in training:
-            lines += ["Training configuration:", "", "```yaml", str(training["config"]).strip(), "```", ""]
-    lines += [
-        "## Model configuration",
-        "",
-        "```json",
-        json.dumps(config.to_dict(), indent=2, sort_keys=True),
-        "```",
-        "",
-    ]
-    if extra_sections:
-        lines += [extra_sections.strip(), ""]
-    return "\n".join(lines)

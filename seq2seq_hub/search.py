@@ -159,6 +159,45 @@ def greedy_or_sample(
 
 
 # ---------------------------------------------------------------------- beam search
+def _collect_finished(
+    finished: list[list[RawHypothesis]],
+    finishing: Tensor,
+    picked: tuple[Tensor, Tensor, Tensor],
+    history: tuple[Tensor, Tensor, Tensor | None],
+    log_probs: Tensor,
+    attn: Tensor | None,
+    alive: Tensor,
+    k: int,
+    length_penalty: float,
+) -> None:
+    """Add the finishing candidates to their sentences' lists (each kept to its best k, best first).
+
+    finishing (B', 2K) marks them; picked = (scores, rows in N, tokens), each (B', 2K); history = the
+    beams' ids (N, t), log-probs (N, t) and attention (N, t, S) so far. Gathered for all finishing
+    candidates at once, then split per hypothesis.
+    """
+    top_scores, flat_origin, token = picked
+    history_ids, history_lps, history_attn = history
+    rows, ranks = finishing.nonzero(as_tuple=True)  # (F,), (F,)
+    origins, tokens = flat_origin[rows, ranks], token[rows, ranks]  # (F,) rows in N, (F,) ids
+    ids = torch.cat([history_ids.index_select(0, origins), tokens.unsqueeze(1)], 1).tolist()
+    lps = torch.cat([history_lps.index_select(0, origins), log_probs[origins, tokens].unsqueeze(1)], 1).tolist()
+    totals = top_scores[rows, ranks].tolist()
+    attention = None
+    if attn is not None:
+        last = attn.index_select(0, origins).unsqueeze(1)  # (F, 1, S)
+        if history_attn is not None:
+            last = torch.cat([history_attn.index_select(0, origins), last], 1)  # (F, t + 1, S)
+        attention = last.float().cpu()
+    originals = alive.index_select(0, rows).tolist()
+    for j, original in enumerate(originals):
+        score = normalized_score(totals[j], len(ids[j]), length_penalty)
+        finished[original].append(RawHypothesis(ids[j], lps[j], None if attention is None else attention[j], score))
+    for original in set(originals):  # keep each row's best k, best first
+        finished[original].sort(key=lambda h: h.score, reverse=True)
+        del finished[original][k:]
+
+
 @torch.inference_mode()
 def beam_search(
     model,
@@ -213,32 +252,10 @@ def beam_search(
         # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
         finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
         finishing &= torch.isfinite(top_scores) & active.unsqueeze(1)
-        if bool(finishing.any()):  # gathered for all finishing candidates at once, then split per hypothesis
-            rows, ranks = finishing.nonzero(as_tuple=True)  # (F,), (F,)
-            origins, tokens = flat_origin[rows, ranks], token[rows, ranks]  # (F,) rows in N, (F,) ids
-            ids = torch.cat([history_ids.index_select(0, origins), tokens.unsqueeze(1)], 1).tolist()
-            lps = torch.cat([history_lps.index_select(0, origins), log_probs[origins, tokens].unsqueeze(1)], 1)
-            lps = lps.tolist()
-            totals = top_scores[rows, ranks].tolist()
-            attention = None
-            if attn is not None:
-                last = attn.index_select(0, origins).unsqueeze(1)  # (F, 1, S)
-                if history_attn is not None:
-                    last = torch.cat([history_attn.index_select(0, origins), last], 1)  # (F, t + 1, S)
-                attention = last.float().cpu()
-            originals = alive.index_select(0, rows).tolist()
-            for j, original in enumerate(originals):
-                finished[original].append(
-                    RawHypothesis(
-                        ids[j],
-                        lps[j],
-                        None if attention is None else attention[j],
-                        normalized_score(totals[j], len(ids[j]), length_penalty),
-                    )
-                )
-            for original in set(originals):  # keep each row's best k, best first
-                finished[original].sort(key=lambda h: h.score, reverse=True)
-                del finished[original][k:]
+        if bool(finishing.any()):
+            history = (history_ids, history_lps, history_attn)
+            picked = (top_scores, flat_origin, token)
+            _collect_finished(finished, finishing, picked, history, log_probs, attn, alive, k, length_penalty)
 
         # next beams: the first K candidates that are not </s>
         order = (is_eos.long() * (2 * k) + offsets).argsort(dim=-1)[:, :k]  # (B', K)

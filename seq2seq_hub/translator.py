@@ -1,60 +1,30 @@
-"""translator.py: `Translator` = tokenizer + model + search, and Hub I/O for the whole model repo.
-
-Turns text into `Hypothesis` results (text, score, tokens, per-token probabilities, attention);
-the only user-facing entry point the app, CLI and training use to decode.
+"""translator.py: `Translator` = tokenizer + model + search + decoding defaults: text in, `Hypothesis`
+results out (text, score, tokens, per-token probabilities, attention). The one entry point the demo,
+the CLI and training decode through. Its Hub mixin hooks read and write the whole model repo
+(config, weights, tokenizer, generation_config.json, card) through `hub.py`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from huggingface_hub import ModelHubMixin
 
+from .card import CARD_FILE, render_model_card
 from .config import Seq2SeqConfig
-from .hub import CARD_FILE, load_config, load_model, render_model_card, resolve_repo, save_weights, write_config
+from .data import collate
+from .decoding import DecodingOptions
+from .hub import HubArgs, check_request, hub_errors, load_config, resolve_repo, save_weights, write_config
+from .hypothesis import Hypothesis
 from .model import Seq2SeqModel
 from .search import RawHypothesis, beam_search, greedy_or_sample
 from .tokenizer import Seq2SeqTokenizer
 
-STRATEGIES = ("greedy", "beam", "sample")
 CHARS_PER_TOKEN_LIMIT = 20  # inputs longer than max_source_length * this are cut before tokenizing
-
-
-@dataclass
-class Hypothesis:
-    """One translation of one source sentence."""
-
-    text: str  # detokenized translation
-    score: float  # sum of token log-probs / len(tokens) ** length_penalty
-    tokens: list[str] = field(default_factory=list)  # target subword tokens, '</s>' last when finished
-    token_probs: list[float] = field(default_factory=list)  # model probability of each target token
-    src_tokens: list[str] = field(default_factory=list)  # source subword tokens, '</s>' last
-    attention: list[list[float]] = field(default_factory=list)  # len(tokens) x len(src_tokens); [] without attention
-    nbest: list[Hypothesis] = field(default_factory=list)  # all returned hypotheses, best first
-    truncated: bool = False  # the source was cut to the model's maximum length
-    log_prob: float = 0.0  # total log-probability of `tokens`
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("text", "score", "tokens", "token_probs", "src_tokens", "attention")}
-        out.update(truncated=self.truncated, log_prob=self.log_prob)
-        out["nbest"] = [{"text": h.text, "score": h.score} for h in self.nbest]
-        return out
-
-
-def _check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kind)
-        or not (low <= value <= high)
-        or (not integer and math.isnan(value))
-    ):
-        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], got {value!r}")
 
 
 class Translator(
@@ -73,11 +43,13 @@ class Translator(
         tokenizer: Seq2SeqTokenizer,
         device: str | torch.device | None = None,
         compute_dtype: str | torch.dtype | None = None,
+        generation_options: DecodingOptions | None = None,
     ):
         check_compatible(model.config, tokenizer)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.compute_dtype = compute_dtype
+        self.generation_options = generation_options  # decoding defaults (generation_config.json)
         self.card: str | None = None  # model card text kept from the loaded repo
         self.save_dtype: torch.dtype | None = None  # e.g. torch.float16 to halve the folder size
         if device is not None:
@@ -107,6 +79,17 @@ class Translator(
         self._compute_dtype = None if value == torch.float32 else value
 
     @property
+    def generation_options(self) -> DecodingOptions:
+        """The decoding defaults `translate` starts from; saved as generation_config.json."""
+        return self._generation_options
+
+    @generation_options.setter
+    def generation_options(self, value: DecodingOptions | None) -> None:
+        if value is not None and not isinstance(value, DecodingOptions):
+            raise TypeError(f"generation_options must be a DecodingOptions, got {type(value).__name__}")
+        self._generation_options = value or DecodingOptions()
+
+    @property
     def config(self) -> Seq2SeqConfig:
         return self.model.config
 
@@ -134,35 +117,63 @@ class Translator(
         local_files_only: bool = False,
         device: str | torch.device = "cpu",
         compute_dtype: str | torch.dtype | None = None,
+        **unexpected,
     ) -> Translator:
-        """Load from a local folder or a Hub repo id (config, safetensors weights, tokenizer, card).
+        """Load from a local folder or a Hub repo id: config, safetensors weights, tokenizer, decoding
+        defaults (generation_config.json, when present) and card.
 
         compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units).
         """
-        files = resolve_repo(
-            pretrained_model_name_or_path,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            force_download=force_download,
-            local_files_only=local_files_only,
-        )
+        with hub_errors(str(pretrained_model_name_or_path), revision=revision):
+            check_request(pretrained_model_name_or_path, unexpected)
+            return super().from_pretrained(
+                pretrained_model_name_or_path,
+                revision=revision,
+                cache_dir=cache_dir,
+                token=token,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                device=device,
+                compute_dtype=compute_dtype,
+            )
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | os.PathLike | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        device: str | torch.device = "cpu",
+        compute_dtype: str | torch.dtype | None = None,
+        **config_fields,  # the mixin passes config.json's content; it is read again, strictly, below
+    ) -> Translator:
+        args = HubArgs(revision, cache_dir, token, force_download, local_files_only)
+        files = resolve_repo(model_id, args)
         tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
         config = load_config(files.config)
         check_compatible(config, tokenizer)  # before the model is built
-        model = load_model(files, config, device="cpu")
-        translator = cls(model, tokenizer, compute_dtype=compute_dtype)
+        translator = cls(
+            Seq2SeqModel.from_files(files, config),
+            tokenizer,
+            compute_dtype=compute_dtype,
+            generation_options=DecodingOptions.load(files.generation_config),
+        )
         translator.to(device)
         if files.card is not None:
             translator.card = Path(files.card).read_text(encoding="utf-8")
         return translator
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write config.json, model.safetensors, tokenizer file(s) and README.md into a folder."""
+        """Write config.json, model.safetensors, tokenizer file(s), generation_config.json and README.md."""
         save_directory = Path(save_directory)
         write_config(self.config, save_directory)
-        save_weights(self.model, save_directory, dtype=self.save_dtype)
+        save_weights(self.model.state_dict(), save_directory, dtype=self.save_dtype)
         self.tokenizer.save(save_directory)
+        self.generation_options.save(save_directory)
         card = self.card or render_model_card(self.config, num_parameters=self.model.num_parameters())
         (save_directory / CARD_FILE).write_text(card, encoding="utf-8")
 
@@ -188,51 +199,36 @@ class Translator(
     def translate(
         self,
         texts: str | list[str],
-        strategy: str | None = None,
-        beam_size: int = 5,
-        length_penalty: float = 1.0,
-        max_length: int | None = None,
-        min_length: int = 0,
-        num_return_sequences: int = 1,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
+        options: DecodingOptions | None = None,
+        *,
         prefix: str | list[str] | None = None,
         batch_size: int = 64,
+        **overrides: Any,
     ) -> list[Hypothesis]:
         """Translate one string or a list of strings; returns one `Hypothesis` per input.
 
-        strategy: 'greedy' | 'beam' | 'sample' (default: beam when beam_size > 1, else greedy).
-        max_length: most target tokens (prefix and `</s>` included); default 2 x source length + 10,
-        capped by the config's max_target_length. prefix: the translation must start with this text.
+        options: a `DecodingOptions` (default: this model's `generation_options`); keyword overrides
+        replace single fields of it: strategy ('greedy' | 'beam' | 'sample'), beam_size (num_beams),
+        length_penalty, max_length, min_length, num_return_sequences, temperature, top_k, top_p, seed.
+        prefix: the translation must start with this text. batch_size: sentences decoded at once.
         """
         if isinstance(texts, str):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"texts must be a string or a list of strings, got {_describe(texts)}")
-        _check_number("beam_size", beam_size, 1, 64, integer=True)  # before it picks the default strategy
-        strategy = strategy or ("beam" if beam_size > 1 else "greedy")
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {{'beam', 'greedy', 'sample'}}, got {strategy!r}")
-        _check_number("length_penalty", length_penalty, 0.0, 10.0)
-        _check_number("min_length", min_length, 0, self.config.max_target_length, integer=True)
-        _check_number("temperature", temperature, 1e-3, 100.0)
-        _check_number("top_k", top_k, 0, self.config.tgt_vocab_size, integer=True)
-        _check_number("top_p", top_p, 1e-6, 1.0)
-        _check_number("batch_size", batch_size, 1, 4096, integer=True)
-        if max_length is not None:
-            _check_number("max_length", max_length, 1, 10**9, integer=True)
-        limit = beam_size if strategy == "beam" else (64 if strategy == "sample" else 1)
-        _check_number("num_return_sequences", num_return_sequences, 1, limit, integer=True)
-        if seed is not None:
-            _check_number("seed", seed, 0, 2**63 - 1, integer=True)
+        if options is not None and not isinstance(options, DecodingOptions):
+            raise TypeError(f"options must be a DecodingOptions, got {type(options).__name__}")
+        options = (options or self.generation_options).merged(**overrides)
+        options.check_for_model(self.config.max_target_length, self.config.tgt_vocab_size)
+        problem = _batch_size_problem(batch_size)
+        if problem:
+            raise ValueError(problem)
         prefixes = self._prefix_ids(prefix, len(texts))
 
-        cfg = self.config
-        char_limit = cfg.max_source_length * CHARS_PER_TOKEN_LIMIT
-        clipped = [t[:char_limit] for t in texts]
-        encoded = self.tokenizer.encode_source(clipped, max_length=cfg.max_source_length)
+        char_limit = self.config.max_source_length * CHARS_PER_TOKEN_LIMIT
+        encoded = self.tokenizer.encode_source(
+            [t[:char_limit] for t in texts], max_length=self.config.max_source_length
+        )
         results: list[Hypothesis | None] = [None] * len(texts)
         todo = []
         for i, (text, enc) in enumerate(zip(texts, encoded)):
@@ -244,8 +240,8 @@ class Translator(
                 todo.append(i)
         todo.sort(key=lambda i: len(encoded[i].ids))  # similar lengths per batch: little padding
         generator = None
-        if strategy == "sample" and seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(seed)
+        if options.search == "sample" and options.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(options.seed)
         autocast = torch.autocast(
             self.device.type, dtype=self.compute_dtype or torch.float32, enabled=self.compute_dtype is not None
         )
@@ -253,24 +249,12 @@ class Translator(
             chunk = todo[start : start + batch_size]
             with autocast:
                 nbests = self._decode_batch(
-                    [encoded[i].ids for i in chunk],
-                    [prefixes[i] for i in chunk],
-                    strategy=strategy,
-                    beam_size=beam_size,
-                    length_penalty=length_penalty,
-                    max_length=max_length,
-                    min_length=min_length,
-                    num_return_sequences=num_return_sequences,
-                    temperature=temperature,
-                    top_k=top_k,
-                    top_p=top_p,
-                    generator=generator,
+                    [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator
                 )
             for i, raw_list in zip(chunk, nbests):
                 hyps = [self._to_hypothesis(raw, encoded[i].ids, encoded[i].truncated) for raw in raw_list]
-                best = hyps[0]
-                best.nbest = hyps
-                results[i] = best
+                hyps[0].nbest = hyps
+                results[i] = hyps[0]
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
@@ -279,8 +263,6 @@ class Translator(
 
         Perplexity is exp(nll / tokens) (see `metrics.perplexity`).
         """
-        from .data import collate
-
         if len(sources) != len(targets):
             raise ValueError(f"got {len(sources)} sources for {len(targets)} targets")
         cfg = self.config
@@ -327,42 +309,30 @@ class Translator(
         return lengths.clamp(max=cap)
 
     def _decode_batch(
-        self,
-        ids: list[list[int]],
-        prefixes: list[list[int]],
-        *,
-        strategy: str,
-        beam_size: int,
-        length_penalty: float,
-        max_length: int | None,
-        min_length: int,
-        num_return_sequences: int,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        generator,
+        self, ids: list[list[int]], prefixes: list[list[int]], options: DecodingOptions, generator
     ) -> list[list[RawHypothesis]]:
+        """Source ids of one batch -> an n-best list per sentence, best first."""
         pad = self.config.pad_token_id
         lengths = torch.tensor([len(x) for x in ids])
         src = torch.full((len(ids), int(lengths.max())), pad, dtype=torch.long)
         for row, x in enumerate(ids):
             src[row, : len(x)] = torch.tensor(x)
-        max_lengths = self._max_lengths(lengths, prefixes, max_length)
+        max_lengths = self._max_lengths(lengths, prefixes, options.max_length)
         src, device_lengths = src.to(self.device), lengths.to(self.device)
-        common = dict(min_length=min_length, prefixes=prefixes, length_penalty=length_penalty)
-        if strategy == "beam":
+        common = dict(min_length=options.min_length, prefixes=prefixes, length_penalty=options.length_penalty)
+        if options.search == "beam":
             return beam_search(
                 self.model,
                 src,
                 device_lengths,
                 max_lengths,
-                beam_size=beam_size,
-                num_return_sequences=num_return_sequences,
+                beam_size=options.num_beams,
+                num_return_sequences=options.num_return_sequences,
                 **common,
             )
-        if strategy == "greedy":
+        if options.search == "greedy":
             return [[h] for h in greedy_or_sample(self.model, src, device_lengths, max_lengths, **common)]
-        n = num_return_sequences
+        n = options.num_return_sequences
         index = torch.arange(len(ids)).repeat_interleave(n)
         common["prefixes"] = [prefixes[i] for i in index.tolist()]
         raw = greedy_or_sample(
@@ -371,14 +341,13 @@ class Translator(
             device_lengths[index.to(self.device)],
             max_lengths[index],
             sample=True,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
+            temperature=options.temperature,
+            top_k=options.top_k,
+            top_p=options.top_p,
             generator=generator,
             **common,
         )
-        groups = [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]
-        return groups
+        return [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]
 
     def _to_hypothesis(self, raw: RawHypothesis, src_ids: list[int], truncated: bool) -> Hypothesis:
         attention = [] if raw.attention is None else raw.attention[:, : len(src_ids)].tolist()
@@ -392,6 +361,12 @@ class Translator(
             truncated=truncated,
             log_prob=float(sum(raw.log_probs)),
         )
+
+
+def _batch_size_problem(batch_size: Any) -> str | None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
+        return f"batch_size must be an integer in [1, 4096], got {batch_size!r}"
+    return None
 
 
 def _describe(value: Any) -> str:

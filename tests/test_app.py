@@ -1,5 +1,5 @@
-"""Tests of the Gradio demo (app.py): its request checks and result views as plain functions, the
-running app through gradio_client, and the page in a real headless Chromium.
+"""Tests of the Gradio demo (app.py and seq2seq_hub.demo): its request checks, result views and model
+panel as plain functions, the running app through gradio_client, and the page in a real headless Chromium.
 
 The demo is built around a tiny untrained translator (a 400-entry BPE and a 16/32-wide model), so
 translations are gibberish; the tests check the plumbing, not the quality.
@@ -26,7 +26,19 @@ from hostile import HOSTILE  # noqa: E402
 
 import app  # noqa: E402
 from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
-from seq2seq_hub.hub import render_model_card  # noqa: E402
+from seq2seq_hub.card import CardInfo, read_model_card, render_model_card  # noqa: E402
+from seq2seq_hub.decoding import DecodingOptions  # noqa: E402
+from seq2seq_hub.demo import layout  # noqa: E402
+from seq2seq_hub.demo import server as demo_server  # noqa: E402
+from seq2seq_hub.demo.panel import model_markdown  # noqa: E402
+from seq2seq_hub.demo.requests import MAX_INPUT_CHARS, InputError, control_values, parse_request  # noqa: E402
+from seq2seq_hub.demo.views import (  # noqa: E402
+    confidence_level,
+    confidence_spans,
+    heatmap_data,
+    heatmap_figure,
+    nbest_rows,
+)
 
 torch.set_num_threads(1)  # another CPU-heavy job may share the machine
 # gradio 6 on pandas 3 warns from inside its queue
@@ -46,17 +58,27 @@ def _lines(path: Path, count: int) -> list[str]:
 def demo_translator() -> Translator:
     """A tiny untrained translator (bahdanau GRU, embedding 16, hidden 32) with a model card."""
     torch.manual_seed(0)
-    tokenizer = Seq2SeqTokenizer.train(_lines(DATA / "train.de.gz", 300), _lines(DATA / "train.en.gz", 300),
-                                       vocab_size=400)
+    tokenizer = Seq2SeqTokenizer.train(
+        _lines(DATA / "train.de.gz", 300), _lines(DATA / "train.en.gz", 300), vocab_size=400
+    )
     config = Seq2SeqConfig(
-        src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size, shared_vocab=True,
-        embedding_size=16, hidden_size=32, cell="gru", attention="bahdanau", dropout=0.0,
-        max_source_length=48, max_target_length=40,
+        src_vocab_size=tokenizer.src_vocab_size,
+        tgt_vocab_size=tokenizer.tgt_vocab_size,
+        shared_vocab=True,
+        embedding_size=16,
+        hidden_size=32,
+        cell="gru",
+        attention="bahdanau",
+        dropout=0.0,
+        max_source_length=48,
+        max_target_length=40,
     )
     model = Seq2SeqModel(config)
     translator = Translator(model, tokenizer)
     translator.card = render_model_card(
-        config, num_parameters=model.num_parameters(), datasets=["bentrevett/multi30k"],
+        config,
+        num_parameters=model.num_parameters(),
+        datasets=["bentrevett/multi30k"],
         metrics={"test_bleu": 31.4159, "test_chrf": 55.5, "test_bleu_signature": "nrefs:1|case:mixed"},
         training={"data": "Multi30k de-en (300 lines)", "steps": 0},
     )
@@ -70,22 +92,30 @@ def hyp(demo_translator):
 
 # ---------------------------------------------------------------------- request checks
 def test_parse_request_defaults_and_strategy_names():
-    request = app.parse_request(" Ein Mann. ", "sampling", 5.0, 1.0, 0, 3.0, 0.7, 10.0, 0.9, 7.0, "", True)
+    request = parse_request(" Ein Mann. ", "sampling", 5.0, 1.0, 0, 3.0, 0.7, 10.0, 0.9, 7.0, "", True)
     assert request.text == " Ein Mann. "
-    assert request.options == {
-        "strategy": "sample", "beam_size": 5, "length_penalty": 1.0, "max_length": None,
-        "num_return_sequences": 3, "temperature": 0.7, "top_k": 10, "top_p": 0.9, "seed": 7, "prefix": None,
-    }
-    assert isinstance(request.options["beam_size"], int) and request.notices == []
-    assert app.parse_request("a", seed=-1).options["seed"] is None
-    assert app.parse_request("a", seed=None).options["seed"] is None
+    assert request.options == DecodingOptions(
+        strategy="sample",
+        num_beams=5,
+        length_penalty=1.0,
+        max_length=None,
+        num_return_sequences=3,
+        temperature=0.7,
+        top_k=10,
+        top_p=0.9,
+        seed=7,
+    )
+    assert request.prefix is None
+    assert isinstance(request.options.num_beams, int) and request.notices == []
+    assert parse_request("a", seed=-1).options.seed is None
+    assert parse_request("a", seed=None).options.seed is None
 
 
 def test_parse_request_limits_the_nbest_list_with_a_notice():
-    greedy = app.parse_request("a", "greedy", num_return_sequences=4)
-    assert greedy.options["num_return_sequences"] == 1 and "Greedy" in greedy.notices[0]
-    beam = app.parse_request("a", "beam", beam_size=2, num_return_sequences=4)
-    assert beam.options["num_return_sequences"] == 2 and "beam size (2)" in beam.notices[0]
+    greedy = parse_request("a", "greedy", num_return_sequences=4)
+    assert greedy.options.num_return_sequences == 1 and "Greedy" in greedy.notices[0]
+    beam = parse_request("a", "beam", beam_size=2, num_return_sequences=4)
+    assert beam.options.num_return_sequences == 2 and "beam size (2)" in beam.notices[0]
 
 
 @pytest.mark.parametrize(
@@ -110,25 +140,25 @@ def test_parse_request_limits_the_nbest_list_with_a_notice():
 )
 def test_parse_request_refuses_bad_input_with_a_clear_message(kwargs, message):
     kwargs = {"text": "Ein Mann.", **kwargs}
-    with pytest.raises(app.InputError, match=message):
-        app.parse_request(**kwargs, max_target_length=40, source_language="German")
+    with pytest.raises(InputError, match=message):
+        parse_request(**kwargs, max_target_length=40, source_language="German")
 
 
 def test_parse_request_cuts_long_text_and_drops_control_characters():
-    long = app.parse_request("Ein Mann. " * 100_000)
-    assert len(long.text) == app.MAX_INPUT_CHARS
+    long = parse_request("Ein Mann. " * 100_000)
+    assert len(long.text) == MAX_INPUT_CHARS
     assert "1,000,000 characters" in long.notices[0]
-    controls = app.parse_request("Ein\x00 Mann\x1b[31m\tfährt\u0085.\n")
+    controls = parse_request("Ein\x00 Mann\x1b[31m\tfährt\u0085.\n")
     assert controls.text == "Ein Mann[31m\tfährt.\n"
     assert controls.notices == ["Removed 3 control characters from the text."]
 
 
 # ---------------------------------------------------------------------- result views
 def test_heatmap_has_a_row_per_target_token_and_a_column_per_source_token(hyp):
-    data = app.heatmap_data(hyp, merge=False)
+    data = heatmap_data(hyp, merge=False)
     assert (data.tgt_labels, data.src_labels) == (hyp.tokens, hyp.src_tokens)
     assert len(data.weights) == len(hyp.tokens) and {len(row) for row in data.weights} == {len(hyp.src_tokens)}
-    figure = app.heatmap_figure(hyp, merge=False)
+    figure = heatmap_figure(hyp, merge=False)
     image = figure.axes[0].images[0].get_array()
     assert image.shape == (len(hyp.tokens), len(hyp.src_tokens))
     assert len(figure.axes) == 2  # the heatmap and its colour bar
@@ -136,19 +166,19 @@ def test_heatmap_has_a_row_per_target_token_and_a_column_per_source_token(hyp):
 
 
 def test_merged_heatmap_has_a_row_per_word_and_keeps_rows_normalised(hyp):
-    data = app.heatmap_data(hyp, merge=True)
+    data = heatmap_data(hyp, merge=True)
     assert data.src_labels == SENTENCE.split() + ["</s>"]
     assert len(data.weights) == len(data.tgt_labels) <= len(hyp.tokens)
     assert {len(row) for row in data.weights} == {len(data.src_labels)}
     for row in data.weights:
         assert sum(row) == pytest.approx(1.0, abs=1e-4)
-    image = app.heatmap_figure(hyp, merge=True).axes[0].images[0].get_array()
+    image = heatmap_figure(hyp, merge=True).axes[0].images[0].get_array()
     assert image.shape == (len(data.tgt_labels), len(data.src_labels))
 
 
 def test_heatmap_labels_are_short_and_never_math(demo_translator):
     hyp = demo_translator.translate("Preis $\\frac{1}{0$ " + "x" * 300, strategy="greedy", max_length=5)[0]
-    figure = app.heatmap_figure(hyp, merge=True)
+    figure = heatmap_figure(hyp, merge=True)
     figure.savefig(io.BytesIO(), format="png")  # as gradio does; an unescaped '$...$' label fails here
     labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
     assert max(len(label) for label in labels) <= 19
@@ -158,25 +188,26 @@ def test_heatmap_of_a_model_without_attention(demo_translator):
     config = Seq2SeqConfig(**{**demo_translator.config.to_dict(), "attention": "none"})
     plain = Translator(Seq2SeqModel(config), demo_translator.tokenizer)
     hyp = plain.translate(SENTENCE, strategy="greedy", max_length=6)[0]
-    assert app.heatmap_data(hyp).weights == []
-    figure = app.heatmap_figure(hyp)
+    assert heatmap_data(hyp).weights == []
+    figure = heatmap_figure(hyp)
     assert figure.axes[0].texts[0].get_text() == "this model has no attention"
 
 
 def test_nbest_rows_are_rounded_and_tokens_get_a_confidence_level(hyp):
-    rows = app.nbest_rows(hyp)
+    rows = nbest_rows(hyp)
     assert [r[0] for r in rows] == [1, 2, 3]
     assert rows[0][1] == hyp.text and rows[0][2] == round(hyp.score, 3)
     assert all(r[2] == round(r[2], 3) and r[3] == round(r[3], 3) for r in rows)
-    spans = app.confidence_spans(hyp)
-    assert [level for _, level in spans] == [app.confidence_level(p) for p in hyp.token_probs]
+    spans = confidence_spans(hyp)
+    assert [level for _, level in spans] == [confidence_level(p) for p in hyp.token_probs]
     assert "▁" not in "".join(token for token, _ in spans)
-    assert [app.confidence_level(p)[:4] for p in (1.0, 0.7, 0.69, 0.3, 0.29, 0.0)] == ["sure"] * 2 + ["unsu"] * 2 + [
-        "doub"] * 2
+    assert [confidence_level(p)[:4] for p in (1.0, 0.7, 0.69, 0.3, 0.29, 0.0)] == ["sure"] * 2 + ["unsu"] * 2 + [
+        "doub"
+    ] * 2
 
 
 def test_model_panel_shows_architecture_size_data_and_card_scores(demo_translator):
-    text = app.model_markdown(demo_translator)
+    text = model_markdown(demo_translator)
     assert "bidirectional GRU encoder-decoder, Bahdanau (additive) attention" in text
     assert f"{demo_translator.model.num_parameters():,}" in text
     assert "German → English" in text and "bentrevett/multi30k" in text
@@ -185,46 +216,126 @@ def test_model_panel_shows_architecture_size_data_and_card_scores(demo_translato
     assert "Multi30k de-en (300 lines)" in text
 
 
-def test_parse_card_reads_a_score_table_without_metadata_and_escapes_card_text(demo_translator):
-    card = (
-        "# model\n\n## Scores\n\n| metric | value | sacreBLEU signature |\n|---|---|---|\n"
-        "| test_bleu | 12.34 | nrefs:1|case:mixed |\n| <img src=x onerror=alert(1)> | 1.0 | |\n"
+def _with_card(translator, card):
+    return SimpleNamespace(config=translator.config, model=translator.model, tokenizer=translator.tokenizer, card=card)
+
+
+def test_model_panel_reads_scores_and_training_facts_from_metadata_and_escapes_card_text(demo_translator):
+    hostile = "<img src=x onerror=alert(1)>"
+    card = render_model_card(
+        demo_translator.config,
+        num_parameters=1,
+        metrics={"test_bleu": 12.34, "test_dataset_name": hostile + "|x"},
+        training={"data": hostile, "reproduce": "python training/train.py"},
     )
-    info = app.parse_card(card)
-    assert info.metadata == {} and info.scores[0] == ("test_bleu", 12.34, "")
-    translator_copy = SimpleNamespace(config=demo_translator.config, model=demo_translator.model,
-                                      tokenizer=demo_translator.tokenizer, card=card)
-    text = app.model_markdown(translator_copy)
-    assert "\\<img" in text and re.search(r"(?<!\\)<img", text) is None  # escaped: shown as text
-    assert app.parse_card("---\n: not yaml: [\n---\nbody") == app.CardInfo()
-    assert "no model card" in app.model_markdown(SimpleNamespace(**{**vars(translator_copy), "card": None}))
+    front_matter = card.split("\n---\n", 1)[0] + "\n---\n\n# model\n"  # the metadata, no Markdown tables
+    info = read_model_card(front_matter)
+    assert [(s.name, s.value, s.dataset) for s in info.scores] == [("sacreBLEU", 12.34, hostile + "|x")]
+    text = model_markdown(_with_card(demo_translator, front_matter))
+    assert "| sacreBLEU | 12.34 | \\<img src=x onerror=alert(1)\\>\\|x |" in text
+    assert "- **data**: \\<img" in text and "reproduce" not in text
+    assert re.search(r"(?<!\\)<img", text) is None  # escaped: shown as text
+
+
+def test_model_panel_of_an_old_card_shows_no_markdown_scores_or_training_facts(demo_translator):
+    old_card = (
+        "# model\n\n## Scores\n\n| metric | value | sacreBLEU signature |\n|---|---|---|\n"
+        "| test_bleu | 12.34 | nrefs:1|case:mixed |\n\n## Training\n\n- **data**: Multi30k de-en\n"
+    )
+    assert read_model_card(old_card).scores == [] and read_model_card(old_card).training == {}
+    text = model_markdown(_with_card(demo_translator, old_card))
+    assert "The model card reports no scores." in text and "Multi30k de-en" not in text
+    assert read_model_card("---\n: not yaml: [\n---\nbody") == CardInfo()
+    assert "no model card" in model_markdown(_with_card(demo_translator, None))
+
+
+# ---------------------------------------------------------------------- decoding defaults
+MODEL_DEFAULTS = DecodingOptions(
+    strategy="sample",
+    num_beams=3,
+    length_penalty=1.5,
+    max_length=20,
+    num_return_sequences=2,
+    temperature=0.7,
+    top_k=20,
+    top_p=0.9,
+    seed=11,
+)
+
+
+def test_controls_start_from_the_model_decoding_defaults():
+    assert control_values(MODEL_DEFAULTS, max_target_length=40) == {
+        "strategy": "sampling",
+        "beam_size": 3,
+        "length_penalty": 1.5,
+        "max_length": 20,
+        "num_return_sequences": 5,
+        "temperature": 0.7,
+        "top_k": 20,
+        "top_p": 0.9,
+        "seed": 11,
+    }
+    library = control_values(DecodingOptions(), max_target_length=40)  # a model without generation_config.json
+    assert library == {
+        "strategy": "beam",
+        "beam_size": 5,
+        "length_penalty": 1.0,
+        "max_length": 0,
+        "num_return_sequences": 5,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": -1,
+    }
+    beyond = control_values(DecodingOptions(num_beams=32, max_length=500, num_return_sequences=32), 40)
+    assert (beyond["beam_size"], beyond["max_length"], beyond["num_return_sequences"]) == (16, 40, 10)
+    assert control_values(DecodingOptions(num_beams=1), 40)["num_return_sequences"] == 1  # greedy
+
+
+def test_a_request_that_omits_settings_gets_the_model_defaults():
+    request = parse_request("Ein Mann.", defaults=MODEL_DEFAULTS, max_target_length=40)
+    assert request.options == MODEL_DEFAULTS.merged(num_return_sequences=5)
+    assert parse_request("a", "greedy", seed=-1, defaults=MODEL_DEFAULTS).options.seed is None
+    with_min = DecodingOptions(min_length=3)
+    assert parse_request("a", "beam", defaults=with_min).options.min_length == 3  # not a control: kept
+
+
+def test_app_py_is_a_thin_shell_and_the_library_never_imports_the_demo():
+    import subprocess
+    import sys
+
+    assert app.main is demo_server.main
+    assert len(Path(app.__file__).read_text(encoding="utf-8").splitlines()) < 30
+    check = "import sys, seq2seq_hub; print(sorted({'gradio', 'matplotlib', 'seq2seq_hub.demo'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
 def test_examples_come_from_the_test_set():
-    examples = app.load_examples()
-    assert len(examples) == app.NUM_EXAMPLES
+    examples = layout.load_examples()
+    assert len(examples) == layout.NUM_EXAMPLES
     assert examples[0] == _lines(DATA / "test_2016_flickr.de.gz", 1)[0]
-    assert app.load_examples(Path("no/such/file.gz")) == []
+    assert layout.load_examples(Path("no/such/file.gz")) == []
 
 
 def test_main_reports_an_unloadable_model_in_one_line(demo_translator, tmp_path, capsys):
-    assert app.main(["--model", str(tmp_path / "missing")]) == 2
+    assert demo_server.main(["--model", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: cannot load the model") and "Traceback" not in err
     demo_translator.save_pretrained(tmp_path / "model")
-    assert app.load_translator(str(tmp_path / "model"), "cpu").config == demo_translator.config
+    assert demo_server.load_translator(str(tmp_path / "model"), "cpu").config == demo_translator.config
     (tmp_path / "model" / "config.json").write_text("{", encoding="utf-8")
-    assert app.main(["--model", str(tmp_path / "model")]) == 2
+    assert demo_server.main(["--model", str(tmp_path / "model")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "config.json is not readable JSON" in err
 
 
 def test_model_comes_from_the_environment_variable(monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_MODEL", "org/some-model")
-    assert app.parse_args([]).model == "org/some-model"
-    assert app.parse_args(["--model", "x", "--port", "7000"]).port == 7000
+    assert demo_server.parse_args([]).model == "org/some-model"
+    assert demo_server.parse_args(["--model", "x", "--port", "7000"]).port == 7000
     monkeypatch.delenv("SEQ2SEQ_MODEL")
-    args = app.parse_args([])
+    args = demo_server.parse_args([])
     assert Path(args.model) == ROOT / "models" / "multi30k-de-en" and (args.host, args.port) == ("127.0.0.1", 7860)
 
 
@@ -260,8 +371,8 @@ def server(demo_translator):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket.socket, "connect", guard(real_connect))
         patch.setattr(socket.socket, "connect_ex", guard(real_connect_ex))
-        demo = app.build_demo(demo_translator)
-        _, url, _ = app.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+        demo = layout.build_demo(demo_translator)
+        _, url, _ = demo_server.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
         try:
             yield SimpleNamespace(url=url, demo=demo, outbound=outbound)
         finally:
@@ -282,13 +393,33 @@ def _translate(client, text=SENTENCE, **options):
 def test_one_translate_endpoint_with_a_bounded_queue(server):
     endpoints = [fn for fn in server.demo.fns.values() if fn.api_visibility == "public"]
     assert [fn.api_name for fn in endpoints] == ["translate"]
-    assert endpoints[0].concurrency_limit == app.CONCURRENCY_LIMIT
-    assert server.demo._queue.max_size == app.QUEUE_MAX_SIZE
+    assert endpoints[0].concurrency_limit == layout.CONCURRENCY_LIMIT
+    assert server.demo._queue.max_size == layout.QUEUE_MAX_SIZE
+
+
+def test_the_page_and_its_api_start_from_the_model_decoding_defaults(demo_translator):
+    from gradio_client import Client
+
+    translator = Translator(demo_translator.model, demo_translator.tokenizer)
+    translator.generation_options = MODEL_DEFAULTS
+    demo = layout.build_demo(translator)
+    values = {block.label: block.value for block in demo.blocks.values() if hasattr(block, "value")}
+    assert (values["Strategy"], values["Beam size"], values["Length penalty"]) == ("sampling", 3, 1.5)
+    assert (values["Max length"], values["Temperature"], values["Top-k"], values["Seed"]) == (20, 0.7, 20, 11)
+    _, url, _ = demo_server.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        first = _translate(client)  # every setting omitted: the model's (seeded sampling, 5 alternatives)
+        assert first[5] == _translate(client)[5] and len(first[3]["data"]) == 5
+        assert len(first[5]["tokens"]) <= 20
+    finally:
+        demo.close()
 
 
 def test_api_returns_translation_heatmap_nbest_and_confidences(client):
-    text, notice, plot, table, confidence, result, *_ = _translate(client, strategy="beam", beam_size=4,
-                                                                   num_return_sequences=3)
+    text, notice, plot, table, confidence, result, *_ = _translate(
+        client, strategy="beam", beam_size=4, num_return_sequences=3
+    )
     assert isinstance(text, str) and text == result["text"] and notice == ""
     assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
     assert table["headers"] == ["#", "translation", "score", "log-prob", "tokens"]
@@ -297,13 +428,21 @@ def test_api_returns_translation_heatmap_nbest_and_confidences(client):
     assert len(attention) == len(tokens) and {len(row) for row in attention} == {len(src_tokens)}
     assert src_tokens[-1] == "</s>" and "".join(src_tokens[:-1]).replace("▁", " ") == SENTENCE
     assert [c["token"] for c in confidence] == [t.replace("▁", " ") for t in tokens]
-    assert [c["class_or_confidence"] for c in confidence] == [app.confidence_level(p) for p in result["token_probs"]]
+    assert [c["class_or_confidence"] for c in confidence] == [confidence_level(p) for p in result["token_probs"]]
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam", "sampling"])
 def test_api_every_strategy_translates(client, strategy):
-    options = dict(strategy=strategy, beam_size=3, num_return_sequences=2, max_length=12, seed=123,
-                   temperature=0.8, top_k=20, top_p=0.9)
+    options = dict(
+        strategy=strategy,
+        beam_size=3,
+        num_return_sequences=2,
+        max_length=12,
+        seed=123,
+        temperature=0.8,
+        top_k=20,
+        top_p=0.9,
+    )
     text, notice, _, table, _, result = _translate(client, **options)
     assert isinstance(text, str) and len(result["tokens"]) <= 12
     assert len(table["data"]) == (1 if strategy == "greedy" else 2)
@@ -319,9 +458,13 @@ def test_api_continues_a_target_prefix(client):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "Enter some German text to translate."), ("\x00\x01\x02", "Enter some German text"),
-     (12345, "text must be a string, got int"), ({"text": "Ein Mann"}, "text must be a string, got dict"),
-     (None, "Enter some German text")],
+    [
+        ("", "Enter some German text to translate."),
+        ("\x00\x01\x02", "Enter some German text"),
+        (12345, "text must be a string, got int"),
+        ({"text": "Ein Mann"}, "text must be a string, got dict"),
+        (None, "Enter some German text"),
+    ],
 )
 def test_api_bad_input_gives_a_clear_message(client, text, message):
     from gradio_client.exceptions import AppError
@@ -341,7 +484,7 @@ def test_api_bad_options_give_a_clear_message(client):
 
 
 def test_api_huge_and_control_character_input_is_translated_with_a_notice(client):
-    text, notice, *_ , result = _translate(client, "Ein Mann fährt. " * 65_536, strategy="greedy")  # 1 MiB
+    text, notice, *_, result = _translate(client, "Ein Mann fährt. " * 65_536, strategy="greedy")  # 1 MiB
     assert "1,048,576 characters" in notice and "only its beginning was translated" in notice
     assert result["truncated"] is True and len(result["src_tokens"]) == 48
     _, notice, *_, result = _translate(client, "Ein\x00 Mann\x1b fährt.", strategy="greedy")
@@ -410,8 +553,14 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
@@ -433,8 +582,10 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
 
             heatmap = page.locator("#heatmap img")
-            for action in (lambda: page.get_by_label("Merge subwords into words").uncheck(),
-                           lambda: page.locator('#nbest [data-testid="cell-1-1"]').click()):
+            for action in (
+                lambda: page.get_by_label("Merge subwords into words").uncheck(),
+                lambda: page.locator('#nbest [data-testid="cell-1-1"]').click(),
+            ):
                 shown = heatmap.get_attribute("src")
                 action()  # unmerged subwords, then the second hypothesis: a new heatmap each time
                 _wait_until(lambda old=shown: heatmap.get_attribute("src") != old, "the heatmap was not redrawn")

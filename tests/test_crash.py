@@ -89,9 +89,7 @@ def _assert_loadable(run: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("write_number", [1, 3])
-def test_sigkill_during_a_checkpoint_write_then_resume_matches_an_uninterrupted_run(
-    reference, tmp_path, write_number
-):
+def test_sigkill_during_a_checkpoint_write_then_resume_matches_an_uninterrupted_run(reference, tmp_path, write_number):
     run = tmp_path / "run"
     _kill_during(tmp_path, run, write_number)
     if write_number > 1:

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from seq2seq_hub import Seq2SeqModel, Seq2SeqTokenizer, Translator
 
-FILES = {"config.json", "model.safetensors", "tokenizer.json", "README.md"}
+FILES = {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"}
 
 
 def probe_logits(model):

@@ -16,7 +16,7 @@ from runhelpers import REPO, cli, subprocess_env, tiny_run, train
 from seq2seq_hub import Translator
 
 TOKEN = "hf_FAKEtokenForTests0123456789abcdefXYZ"
-MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "README.md"}
+MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"}
 
 
 @pytest.fixture(scope="module")

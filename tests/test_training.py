@@ -1,7 +1,8 @@
 """The training pipeline: an end-to-end tiny run (model folder, card, metrics, plot), resuming after SIGKILL
 ends exactly where an uninterrupted run ends, teacher-forcing and learning-rate schedules, pretrained
 embeddings, config errors that stop before training with one line and exit status 2, non-finite losses,
-and two-process data-parallel training."""
+two-process data-parallel training; and the pieces: the training state (in the checkpoint format of earlier
+versions), checkpoint save / load / pruning, checkpoint averaging, the decoding options of evaluation."""
 
 from __future__ import annotations
 
@@ -34,10 +35,19 @@ from runhelpers import (
 )
 from safetensors.torch import load_file
 
-from seq2seq_hub import Seq2SeqModel, Translator
+from seq2seq_hub import DecodingOptions, Seq2SeqModel, Translator
 from seq2seq_hub.embeddings import load_pretrained_embeddings
 from seq2seq_hub.schedules import LR_SCHEDULES, TF_SCHEDULES, learning_rate_scale, teacher_forcing_ratio
 from seq2seq_hub.tokenizer import SPECIAL_TOKENS, readable_tokens
+from seq2seq_hub.training import TrainConfig, TrainingError, TrainingState
+from seq2seq_hub.training.checkpoints import (
+    average_weights,
+    keep_for_averaging,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
 
 DATA_DIR = REPO / "data" / "multi30k"
 
@@ -76,8 +86,12 @@ def test_end_to_end_run_writes_a_loadable_model_folder(tiny):
     run, result = tiny
     folder = run / "model"
     assert result.stdout.strip().splitlines()[-1] == str(folder)
-    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
+    assert sorted(os.listdir(folder)) == [
+        "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json"
+    ]  # fmt: skip
     translator = Translator.from_pretrained(folder)
+    # the decoding defaults are the test decoding: tiny.yaml's test_beam_size, test_length_penalty's default
+    assert translator.generation_options == DecodingOptions(num_beams=3, length_penalty=1.0)
     assert (translator.config.src_lang, translator.config.tgt_lang) == ("de", "en")
     assert (translator.config.cell, translator.config.hidden_size) == ("gru", 96)  # tiny.yaml's model
     hyp = translator.translate(["Ein Mann fährt Fahrrad."], beam_size=1)[0]
@@ -97,9 +111,10 @@ def test_model_card_holds_test_scores_with_signature_and_the_reproduce_command(t
     cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]]
     assert cells == ["test_bleu", f"{final['test_bleu']:.2f}", final["test_bleu_signature"]]
 
-    # the metadata's model-index carries the same score
+    # the metadata's model-index carries the same score (in its test-split result; the validation score has its own)
     meta = yaml.safe_load(card.split("---")[1])
-    scores = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    test_result = next(r for r in meta["model-index"][0]["results"] if r["dataset"].get("split") == "test")
+    scores = {m["type"]: m["value"] for m in test_result["metrics"]}
     assert scores == {"bleu": round(final["test_bleu"], 2), "chrf": round(final["test_chrf"], 2)}
 
     # the reproduce line is exactly the command that was run
@@ -396,8 +411,7 @@ def test_nonfinite_loss_with_skip_continues_and_counts_skipped_steps(nan_loss_at
 DUMPING_TRAINER = """
 import sys
 from safetensors.torch import save_file
-from seq2seq_hub.cli_config import build_train_parser, load_train_config
-from seq2seq_hub.trainer import Trainer
+from seq2seq_hub.training import Trainer, build_train_parser, load_train_config
 
 
 class DumpingTrainer(Trainer):
@@ -405,7 +419,7 @@ class DumpingTrainer(Trainer):
         super()._train_loop()  # then each rank writes the weights it ends the loop with
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         path = self.output_dir / f"rank{self.rank}.safetensors"
-        save_file(state, str(path), metadata={"step": str(self.state["step"])})
+        save_file(state, str(path), metadata={"step": str(self.state.step)})
 
 
 DumpingTrainer(load_train_config(build_train_parser().parse_args(sys.argv[1:]))).run()
@@ -442,3 +456,141 @@ def test_two_process_training_keeps_ranks_identical_and_lowers_the_loss(tmp_path
     losses = [r["loss"] for r in read_metrics(out) if "loss" in r]
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5
     Translator.from_pretrained(out / "model")
+
+
+# ---------------------------------------------------------------------- state and checkpoints
+# the "state" entry of trainer_state.json as the trainer has always written it (from a run of the code before
+# the state became a type: tiny.yaml, resumed mid-epoch from this checkpoint)
+OLD_FORMAT_STATE = {
+    "step": 12, "epoch": 0, "batch_in_epoch": 12, "best_bleu": 0.21489650253260661, "best_step": 8, "bad_evals": 0,
+    "lr_scale": 1.0, "plateau_bad": 0, "skipped_steps": 0, "history": [{"step": 8, "valid_bleu": 0.21489650253260661}],
+    "train_seconds": 0.8837901160000001, "stopped_early": False,
+}  # fmt: skip
+
+
+def test_training_state_reads_and_writes_the_checkpoint_format_unchanged():
+    state = TrainingState.from_dict(json.loads(json.dumps(OLD_FORMAT_STATE)))
+    assert (state.step, state.epoch, state.batch_in_epoch, state.best_step) == (12, 0, 12, 8)
+    assert state.history == [{"step": 8, "valid_bleu": 0.21489650253260661}]
+    assert json.dumps(state.to_dict()) == json.dumps(OLD_FORMAT_STATE)  # same keys, same order, same values
+    assert list(TrainingState().to_dict()) == list(OLD_FORMAT_STATE)
+    assert TrainingState.from_dict({"step": 3}) == TrainingState(step=3)  # missing keys take their defaults
+    copy = TrainingState.from_dict(state.to_dict())
+    copy.history.append({"step": 9, "valid_bleu": 0.0})
+    assert len(state.history) == 1, "the dict form shares nothing with the state"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"step": 1, "best_blue": 3.0}, r"training state has unknown keys \['best_blue'\]"),
+        ({"step": "12"}, "step must be int, got '12'"),
+        ({"stopped_early": 1}, "stopped_early must be bool, got 1"),
+        ({"lr_scale": True}, "lr_scale must be float, got True"),
+        ({"history": {"step": 1}}, "history must be list"),
+        ([1, 2], "training state must be a JSON object, got list"),
+    ],
+)
+def test_training_state_refuses_what_it_cannot_read(data, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingState.from_dict(data)
+
+
+def test_training_state_counts_evaluations_for_early_stopping_and_the_plateau_schedule():
+    state = TrainingState()
+    assert state.record_evaluation(10, 5.0, plateau_patience=2, plateau_factor=0.5)
+    assert not state.record_evaluation(20, 4.0, plateau_patience=2, plateau_factor=0.5)
+    assert (state.bad_evals, state.plateau_bad, state.lr_scale) == (1, 1, 1.0)
+    assert not state.record_evaluation(30, 5.0, plateau_patience=2, plateau_factor=0.5)  # equal is not better
+    assert (state.bad_evals, state.plateau_bad, state.lr_scale) == (2, 0, 0.5)
+    assert state.record_evaluation(40, 6.0, plateau_patience=2, plateau_factor=0.5)
+    assert (state.best_bleu, state.best_step, state.bad_evals, state.lr_scale) == (6.0, 40, 0, 0.5)
+    assert [h["step"] for h in state.history] == [10, 20, 30, 40]
+    other = TrainingState()
+    for step in (1, 2, 3):
+        other.record_evaluation(step, -5.0)  # no plateau schedule: the lr scale never moves
+    assert (other.bad_evals, other.lr_scale) == (3, 1.0)
+
+
+def _trained_tiny(make_model, seed: int):
+    model = make_model(seed=seed).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    src = torch.randint(4, 23, (3, 5))
+    out = model(src, torch.tensor([5, 4, 3]), torch.randint(4, 19, (3, 6)), labels=torch.randint(4, 19, (3, 6)))
+    out.loss.backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def test_a_checkpoint_restores_weights_optimizer_state_and_rng(make_model, tmp_path):
+    model, optimizer = _trained_tiny(make_model, seed=0)
+    state = TrainingState.from_dict(OLD_FORMAT_STATE)
+    torch.manual_seed(7)
+    state.capture_rng(torch.device("cpu"))
+    expected_draw = torch.rand(3)
+    configs = {"train_config": {"lr": 0.01}, "model_config": model.config.to_dict()}
+    path = save_checkpoint(tmp_path, model=model, optimizer=optimizer, state=state, configs=configs, keep=1)
+    assert path == tmp_path / "checkpoint-12" and latest_checkpoint(tmp_path) == path
+    meta = json.loads((path / "trainer_state.json").read_text())
+    assert list(meta) == ["state", "param_groups", "train_config", "model_config"] and meta["state"] == OLD_FORMAT_STATE
+    assert {"rng.torch", "model.encoder.embedding.weight", "optim.0.exp_avg", "optim.0.step"} <= set(
+        load_file(str(path / "state.safetensors"))
+    )
+
+    fresh, fresh_optimizer = _trained_tiny(make_model, seed=1)
+    loaded = load_checkpoint(path, model=fresh, optimizer=fresh_optimizer, device=torch.device("cpu"))
+    assert loaded.to_dict() == OLD_FORMAT_STATE
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    for pid, pstate in optimizer.state_dict()["state"].items():
+        for key, value in pstate.items():
+            assert torch.equal(fresh_optimizer.state_dict()["state"][pid][key], value), (pid, key)
+    loaded.restore_rng(torch.device("cpu"))
+    assert torch.equal(torch.rand(3), expected_draw)
+
+
+def test_an_unreadable_checkpoint_is_one_training_error(make_model, tmp_path):
+    model, optimizer = _trained_tiny(make_model, seed=0)
+    (tmp_path / "checkpoint-5").mkdir()
+    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text('{"state": {"step": "five"}}')
+    with pytest.raises(TrainingError, match="checkpoint .*checkpoint-5 is unreadable"):
+        load_checkpoint(tmp_path / "checkpoint-5", model=model, optimizer=optimizer, device=torch.device("cpu"))
+
+
+def test_pruning_keeps_the_newest_checkpoints_and_removes_unfinished_ones(tmp_path):
+    for step in (3, 12, 6, 9):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / ".checkpoint-15-abc").mkdir()  # a write that never finished
+    prune_checkpoints(tmp_path, keep=2, current=tmp_path / "checkpoint-12")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-12", "checkpoint-9"]
+    prune_checkpoints(tmp_path, keep=1, current=tmp_path / "checkpoint-9")  # the current one is never removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-12", "checkpoint-9"]
+
+
+def test_averaging_keeps_the_best_evaluations_and_averages_their_weights(make_model, tmp_path):
+    assert average_weights(tmp_path) is None
+    models = {step: make_model(seed=step) for step in (1, 2, 3, 4)}
+    for step, bleu in ((1, 10.0), (2, 30.0), (3, 20.0), (4, 5.0)):
+        keep_for_averaging(tmp_path, models[step], step, bleu, count=2)
+        if step == 1:
+            assert average_weights(tmp_path) is None  # one set of weights is nothing to average
+    index = json.loads((tmp_path / "averaging" / "index.json").read_text())
+    assert index == [{"step": 2, "bleu": 30.0}, {"step": 3, "bleu": 20.0}]
+    assert sorted(p.name for p in (tmp_path / "averaging").glob("*.safetensors")) == [
+        "step-2.safetensors",
+        "step-3.safetensors",
+    ]
+    averaged = average_weights(tmp_path)
+    for key, value in averaged.items():
+        expected = (models[2].state_dict()[key].float() + models[3].state_dict()[key].float()) / 2
+        assert torch.allclose(value, expected), key
+
+
+def test_train_config_builds_the_decoding_options_once_and_checks_them_early():
+    cfg = TrainConfig(eval_beam_size=1, test_beam_size=4, test_length_penalty=1.3)
+    assert cfg.validation_decoding() == DecodingOptions(num_beams=1) and cfg.validation_decoding().search == "greedy"
+    assert cfg.test_decoding() == DecodingOptions(num_beams=4, length_penalty=1.3)
+    with pytest.raises(ValueError, match=r"test_length_penalty: length_penalty must be a number in \[0.0, 10.0\]"):
+        TrainConfig(test_length_penalty=11.0)
+    with pytest.raises(ValueError, match=r"eval_beam_size: num_beams must be an integer in \[1, 64\], got 100"):
+        TrainConfig(eval_beam_size=100)

@@ -20,9 +20,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from seq2seq_hub.cli_config import build_train_parser, load_train_config  # noqa: E402
 from seq2seq_hub.cpu import keep_freed_memory  # noqa: E402
-from seq2seq_hub.trainer import Trainer, TrainingError  # noqa: E402
+from seq2seq_hub.training import Trainer, TrainingError, build_train_parser, load_train_config  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command with --resume to continue from the last checkpoint",
-              file=sys.stderr)
+        print("interrupted: rerun the same command with --resume to continue from the last checkpoint", file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(folder)

@@ -1,0 +1,72 @@
+"""handlers.py: the functions the page's events call: translate (request -> translator -> views), and
+redrawing the heatmap and confidences for another n-best entry or with subwords unmerged.
+
+Library and request errors become `gr.Error` toasts with the message escaped; anything unexpected is
+logged and shown as one sentence.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from .panel import language_name
+from .requests import parse_request
+from .views import confidence_spans, heatmap_figure, nbest_rows, notice_markdown, result_json
+
+logger = logging.getLogger("seq2seq_hub.demo")
+
+
+def user_error(message: str) -> gr.Error:
+    # Toasts render HTML: escape, so nothing in a message is ever taken as markup.
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def translate_handler(translator: Any) -> Callable[..., tuple]:
+    """The `translate` event of a page around `translator`: keyword arguments named as the API's
+    parameters (see `layout.decoding_controls`) in; the seven outputs of `layout.build_demo` out."""
+    cfg = translator.config
+    defaults = translator.generation_options
+    source_language = language_name(cfg.src_lang)
+
+    def translate(**raw: Any) -> tuple:
+        try:
+            request = parse_request(
+                **raw, defaults=defaults, max_target_length=cfg.max_target_length, source_language=source_language
+            )
+            hyp = translator.translate(request.text, options=request.options, prefix=request.prefix)[0]
+        except (ValueError, TypeError) as err:  # InputError, and the library's own argument checks
+            raise user_error(str(err)) from None
+        except Exception:
+            logger.exception("translation failed")
+            raise user_error("The translation failed because of an internal error (it has been logged).") from None
+        return (
+            hyp.text,
+            notice_markdown(request.notices, hyp, cfg.max_source_length),
+            heatmap_figure(hyp, request.merge),
+            nbest_rows(hyp),
+            confidence_spans(hyp),
+            result_json(hyp),
+            (hyp, 0),  # the state: the result and the n-best row shown
+        )
+
+    return translate
+
+
+def show(state, merge, row=None):
+    """Heatmap and confidences of n-best entry `row` (default: the one shown now); state is (hypothesis, row)."""
+    if not state:
+        return gr.skip(), gr.skip(), state
+    hyp, index = state
+    hyps = hyp.nbest or [hyp]
+    index = index if row is None else min(max(row, 0), len(hyps) - 1)
+    return heatmap_figure(hyps[index], bool(merge), rank=index + 1), confidence_spans(hyps[index]), (hyp, index)
+
+
+def select_row(state, merge, evt: gr.SelectData):
+    """A click on the n-best table: show that hypothesis."""
+    return show(state, merge, row=evt.index[0] if isinstance(evt.index, (list, tuple)) else None)

@@ -1,0 +1,61 @@
+"""distributed.py: which process this is (torchrun's environment), which device it trains on, the
+process group's lifetime, and what rank 0 tells the others after an evaluation. One process (no
+torchrun) is a world of one, and then nothing here talks to torch.distributed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.distributed as dist
+
+from .errors import TrainingError
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment (1 process without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def pick_device(want: str, precision: str, local_rank: int) -> torch.device:
+    """The device for `device` = auto | cpu | cuda; refuses what this machine cannot do."""
+    if want == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' was requested but no CUDA GPU is available")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda":
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    if precision == "fp16":
+        raise TrainingError("precision 'fp16' needs a GPU; use 'bf16' or 'fp32' on the CPU")
+    return torch.device("cpu")
+
+
+@contextmanager
+def process_group(world: int, device: torch.device) -> Iterator[None]:
+    """Join the process group for the run (several processes only) and leave it at the end."""
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()
+
+
+def share_decisions(world: int, stopped_early: bool, lr_scale: float) -> tuple[bool, float]:
+    """Rank 0's early-stopping decision and plateau lr scale, on every rank."""
+    if world == 1:
+        return stopped_early, lr_scale
+    flags = torch.tensor([float(stopped_early), lr_scale])
+    dist.broadcast(flags, 0)
+    return bool(flags[0]), float(flags[1])

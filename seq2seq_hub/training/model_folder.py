@@ -1,0 +1,108 @@
+"""model_folder.py: the run's Hub-format model folder (written whole, then swapped in) and what its
+card says about the training: short facts (data, pairs, steps, time, hardware, the command), intended
+use and the data's citation. Cards are rendered by `seq2seq_hub.card`; publishing is `hub.push_folder`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..card import render_model_card
+from ..translator import Translator
+from .config import TrainConfig
+from .state import TrainingState
+
+MODEL_DIR = "model"  # the best model, a Hub-format folder
+MULTI30K_CITATION = (
+    "Elliott, D., Frank, S., Sima'an, K. and Specia, L. (2016). Multi30K: Multilingual English-German Image "
+    "Descriptions. Proceedings of the 5th Workshop on Vision and Language, pp. 70-74."
+)
+
+
+@dataclass
+class RunFacts:
+    """What the card says about how a model was trained, besides the config."""
+
+    command: str  # the command line that reproduces the run
+    training_pairs: int  # after the length filter
+    device: torch.device
+    world: int  # processes
+
+
+def write_model_folder(
+    folder: Path,
+    translator: Translator,
+    cfg: TrainConfig,
+    state: TrainingState,
+    facts: RunFacts,
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    """Save `translator` with its card to `folder`, replacing what was there only once it is complete."""
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    translator.save_dtype = torch.float16 if cfg.save_dtype == "float16" else None
+    translator.card = render_model_card(
+        translator.config,
+        num_parameters=translator.model.num_parameters(),
+        repo_id=cfg.push_to_hub or None,
+        metrics=metrics,
+        training=training_facts(cfg, state, facts),
+        datasets=["bentrevett/multi30k"] if cfg.dataset == "multi30k" else [],
+        extra_sections=card_sections(cfg),
+    )
+    translator.save_pretrained(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def hardware(device: torch.device, world: int) -> str:
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    return f"{name} x {world}" if world > 1 else name
+
+
+def training_facts(cfg: TrainConfig, state: TrainingState, facts: RunFacts) -> dict[str, str]:
+    """The card's training facts (its metadata); 'config' becomes the card's YAML block."""
+    data = {
+        "multi30k": f"Multi30k {cfg.src_lang}-{cfg.tgt_lang} (bundled, data/multi30k)",
+        "files": f"local files {cfg.train_files}",
+        "hub": f"Hub dataset {cfg.hub_dataset}",
+    }[cfg.dataset]
+    return {
+        "data": data,
+        "training pairs": f"{facts.training_pairs:,}",
+        "steps": f"{state.step:,} (best at step {state.best_step:,})",
+        "training time": f"{state.train_seconds / 60:.1f} minutes ({state.train_seconds / 3600:.2f} h)",
+        "hardware": hardware(facts.device, facts.world),
+        "reproduce": f"`{facts.command}`",
+        "config": yaml.safe_dump(cfg.to_dict(), sort_keys=False),
+    }
+
+
+def card_sections(cfg: TrainConfig) -> str:
+    return "\n".join(
+        [
+            "## Intended use and limits",
+            "",
+            "Research and demonstration of recurrent attention models. Trained on image captions "
+            "(Multi30k: short descriptive sentences about everyday scenes), it translates such sentences well and "
+            "degrades on other domains, long or complex sentences, names and rare words. Do not rely on it for "
+            "anything that matters without checking the output.",
+            "",
+            "## Data and citation",
+            "",
+            MULTI30K_CITATION if cfg.dataset == "multi30k" else f"Trained on {cfg.dataset} data.",
+        ]
+    )

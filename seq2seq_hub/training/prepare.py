@@ -1,0 +1,151 @@
+"""prepare.py: the data a training run reads, made ready once: load the splits, train (or reuse) the
+tokenizer, fill the model config in from it, tokenize, filter by length and bucket into batches.
+
+The sources and the bucketing themselves live in `seq2seq_hub.data`; this module only wires them to a
+`TrainConfig`. Knows nothing of models, optimizers or the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Seq2SeqConfig
+from ..data import (
+    TokenBucketSampler,
+    filter_by_length,
+    load_hub_dataset,
+    load_multi30k,
+    load_parallel_files,
+    padding_ratio,
+    tokenize_dataset,
+)
+from ..tokenizer import Seq2SeqTokenizer
+from .config import TrainConfig
+from .errors import TrainingError
+
+TOKENIZER_DIR = "tokenizer"  # in the output folder: trained once, reused by a resumed run
+
+
+@dataclass
+class PreparedData:
+    """The splits, the tokenizer and model config made from them, and the training batches."""
+
+    tokenizer: Seq2SeqTokenizer
+    model_config: Seq2SeqConfig
+    train: Any  # datasets.Dataset with src, tgt, src_ids, tgt_ids (after the length filter)
+    valid: Any  # datasets.Dataset with src, tgt
+    test: Any | None  # datasets.Dataset with src, tgt, or None (files without test_files)
+    train_src: list[list[int]]  # token ids of `train`, read once
+    train_tgt: list[list[int]]
+    sampler: TokenBucketSampler
+    steps_per_epoch: int  # batches per epoch per process
+    total_steps: int
+
+
+def prepare_data(
+    cfg: TrainConfig, output_dir: Path, *, rank: int, world: int, log: Callable[[str], None]
+) -> PreparedData:
+    """Everything the loop reads from the data. Only rank 0 may train the tokenizer; the others reuse it."""
+    limits = {"train": cfg.max_train_examples, "validation": cfg.max_valid_examples, "test": cfg.max_test_examples}
+    train, valid, test = (_limit(_load_split(cfg, split), count) for split, count in limits.items())
+    if len(train) == 0 or len(valid) == 0:
+        raise TrainingError("the training and validation data must not be empty")
+    tokenizer = _tokenizer(cfg, train, output_dir / TOKENIZER_DIR, is_main=rank == 0, log=log)
+    model_config = _model_config(cfg, tokenizer)
+    train = tokenize_dataset(train, tokenizer, model_config.max_source_length, model_config.max_target_length)
+    kept = filter_by_length(train, model_config.max_source_length, model_config.max_target_length)
+    log(f"data: {len(kept):,} of {len(train):,} training pairs kept after the length filter")
+    sampler = TokenBucketSampler(
+        [len(x) for x in kept["src_ids"]],
+        [len(x) for x in kept["tgt_ids"]],
+        max_tokens=cfg.batch_tokens,
+        seed=cfg.seed,
+        max_sentences=cfg.max_sentences,
+        num_replicas=world,
+        rank=rank,
+    )
+    train_src, train_tgt = kept["src_ids"], kept["tgt_ids"]
+    epoch0 = sampler.batches(0)
+    if not epoch0:
+        raise TrainingError("no training batch could be formed (too few examples for this many processes?)")
+    log(
+        f"batches: {len(epoch0):,} per epoch per process, target padding "
+        f"{padding_ratio(epoch0, [len(t) for t in train_tgt]):.1%}"
+    )
+    return PreparedData(
+        tokenizer=tokenizer,
+        model_config=model_config,
+        train=kept,
+        valid=valid,
+        test=test,
+        train_src=train_src,
+        train_tgt=train_tgt,
+        sampler=sampler,
+        steps_per_epoch=len(epoch0),
+        total_steps=total_steps(cfg, len(epoch0)),
+    )
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """max_steps, epochs x steps_per_epoch, or the smaller of the two when both are set."""
+    if cfg.max_steps and cfg.epochs:
+        return min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    return cfg.max_steps or cfg.epochs * steps_per_epoch
+
+
+def _limit(split: Any, count: int) -> Any:
+    if split is None or not count:
+        return split
+    return split.select(range(min(count, len(split))))
+
+
+def _load_split(cfg: TrainConfig, split: str) -> Any:
+    if cfg.dataset == "multi30k":
+        return load_multi30k(cfg.data_dir, split, cfg.src_lang, cfg.tgt_lang)
+    if cfg.dataset == "files":
+        spec = {"train": cfg.train_files, "validation": cfg.valid_files, "test": cfg.test_files}[split]
+        return load_parallel_files(spec, cfg.src_lang, cfg.tgt_lang) if spec else None
+    name = {"train": cfg.train_split, "validation": cfg.valid_split, "test": cfg.test_split}[split]
+    return load_hub_dataset(cfg.hub_dataset, name, cfg.src_lang, cfg.tgt_lang, cfg.hub_config or None)
+
+
+def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log: Callable[[str], None]):
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
+        log(f"tokenizer: reusing {folder}")
+        return tokenizer
+    if not is_main:
+        raise TrainingError("rank 0 must train the tokenizer first (internal ordering problem)")
+    tokenizer = Seq2SeqTokenizer.train(
+        train["src"],
+        train["tgt"],
+        vocab_size=cfg.vocab_size,
+        joint=cfg.joint_vocab,
+        target_vocab_size=cfg.tgt_vocab_size or None,
+        min_frequency=cfg.min_frequency,
+    )
+    tokenizer.save(folder)
+    log(
+        f"tokenizer: trained on {len(train):,} training pairs; vocab "
+        f"{tokenizer.src_vocab_size:,} / {tokenizer.tgt_vocab_size:,}"
+    )
+    return tokenizer
+
+
+def _model_config(cfg: TrainConfig, tokenizer: Seq2SeqTokenizer) -> Seq2SeqConfig:
+    """`cfg.model` with the vocabulary sizes and languages of the data (see config.FILLED_FROM_DATA)."""
+    fields = dict(cfg.model)
+    fields.update(
+        src_vocab_size=tokenizer.src_vocab_size,
+        tgt_vocab_size=tokenizer.tgt_vocab_size,
+        src_lang=cfg.src_lang,
+        tgt_lang=cfg.tgt_lang,
+        shared_vocab=tokenizer.joint,
+    )
+    try:
+        return Seq2SeqConfig(**fields)
+    except ValueError as err:
+        raise TrainingError(str(err)) from None
