@@ -21,8 +21,17 @@ from torch import nn
 class NaiveSeq2Seq(nn.Module):
     """LSTM/GRU encoder-decoder with Bahdanau, Luong (general) or no attention, textbook style."""
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, emb: int, hidden: int, cell: str = "lstm",
-                 attention: str = "bahdanau", bidirectional: bool = False, pad_id: int = 0) -> None:
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        emb: int,
+        hidden: int,
+        cell: str = "lstm",
+        attention: str = "bahdanau",
+        bidirectional: bool = False,
+        pad_id: int = 0,
+    ) -> None:
         super().__init__()
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         cell_cls = nn.LSTMCell if cell == "lstm" else nn.GRUCell

@@ -119,11 +119,7 @@ class Seq2SeqConfig:
                     "shared_vocab requires src_vocab_size == tgt_vocab_size, got "
                     f"{self.src_vocab_size} and {self.tgt_vocab_size}"
                 )
-            if (
-                self.attention == "luong"
-                and self.luong_score == "dot"
-                and self.encoder_output_size != self.hidden_size
-            ):
+            if self.attention == "luong" and self.luong_score == "dot" and self.encoder_output_size != self.hidden_size:
                 problems.append(
                     "luong_score 'dot' needs encoder outputs as wide as the decoder "
                     f"(hidden_size {self.hidden_size}), but the bidirectional encoder gives "
@@ -180,9 +176,7 @@ class Seq2SeqConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(
-                f"{source} has unknown keys {unknown}; known keys are {sorted(known)}"
-            )
+            raise ValueError(f"{source} has unknown keys {unknown}; known keys are {sorted(known)}")
         try:
             return cls(**data)
         except ValueError as err:

@@ -141,7 +141,9 @@ def test_the_cli_starts_from_the_model_defaults(folder_with_defaults, tmp_path, 
     loaded = Translator.from_pretrained(folder_with_defaults)
     assert cli_main(["translate", "--model", str(folder_with_defaults), "--input", str(source)]) == 0
     assert capsys.readouterr().out.splitlines() == [h.text for h in loaded.translate(SENTENCES)]
-    assert cli_main(["translate", "--model", str(folder_with_defaults), "--input", str(source), "--max-length", "3"]) == 0
+    assert (
+        cli_main(["translate", "--model", str(folder_with_defaults), "--input", str(source), "--max-length", "3"]) == 0
+    )
     assert capsys.readouterr().out.splitlines() == [h.text for h in loaded.translate(SENTENCES, max_length=3)]
 
 
