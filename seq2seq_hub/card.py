@@ -86,6 +86,7 @@ def build_model_card(
     training: dict[str, Any] | None = None,
     datasets: list[str] | None = None,
     extra_sections: str = "",
+    ensemble_size: int = 1,
 ) -> ModelCard:
     """A model card: metadata (language, license, datasets, metrics, tags, pipeline_tag, library_name,
     model-index with the scores and signatures, training facts), a usage snippet, scores and config."""
@@ -107,7 +108,7 @@ def build_model_card(
         eval_results=eval_results or None,
         training={str(k): str(v) for k, v in training.items()} or None,
     )
-    body = _card_body(config, name, num_parameters, repo_id, metrics, training, training_config)
+    body = _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size)
     if extra_sections:
         body += [extra_sections.strip(), ""]
     return ModelCard("---\n" + data.to_yaml().strip() + "\n---\n\n" + "\n".join(body))
@@ -118,16 +119,27 @@ def render_model_card(config: Seq2SeqConfig, **kwargs: Any) -> str:
     return str(build_model_card(config, **kwargs))
 
 
-def _card_body(config, name, num_parameters, repo_id, metrics, training, training_config) -> list[str]:
+def _summary(config: Seq2SeqConfig, num_parameters: int, ensemble_size: int) -> str:
+    """One sentence: what the model is."""
+    encoder = f"{'bidirectional ' if config.bidirectional else ''}{config.cell.upper()}"
+    sizes = f"{encoder}, {attention_name(config)} attention, {num_parameters / 1e6:.1f}M parameters"
+    link = "[seq2seq-hub](https://github.com/seq2seq-hub/seq2seq-hub)"
+    if ensemble_size > 1:
+        return (
+            f"An ensemble of {ensemble_size} recurrent encoder-decoders ({sizes} in all) trained with {link}; they "
+            "decode together, averaging their log-probabilities at every step."
+        )
+    return f"A recurrent encoder-decoder ({sizes}) trained with {link}."
+
+
+def _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size) -> list[str]:
     where = repo_id or "path/to/this/folder"
     src_name = LANGUAGE_NAMES.get(config.src_lang, config.src_lang)
     tgt_name = LANGUAGE_NAMES.get(config.tgt_lang, config.tgt_lang)
     lines = [
         f"# {name}: {src_name} to {tgt_name}",
         "",
-        f"A recurrent encoder-decoder ({'bidirectional ' if config.bidirectional else ''}{config.cell.upper()}, "
-        f"{attention_name(config)} attention, {num_parameters / 1e6:.1f}M parameters) trained with "
-        "[seq2seq-hub](https://github.com/seq2seq-hub/seq2seq-hub).",
+        _summary(config, num_parameters, ensemble_size),
         "",
         "## Usage",
         "",

@@ -1,6 +1,6 @@
-"""cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, push, plot.
+"""cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, push, ensemble, average, plot.
 
-A thin client of `Translator`, `metrics` and `trainer.push_folder`; errors become one line on
+A thin client of `Translator`, `metrics`, `hub.push_folder` and `compose`; errors become one line on
 stderr and exit status 2, never a stack trace.
 """
 
@@ -91,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--commit-message", default="Upload seq2seq-hub model")
 
+    p = sub.add_parser("ensemble", help="save several models (one tokenizer) as one ensemble model folder")
+    p.add_argument("--model", action="append", required=True, help="a member: folder or Hub id (repeat)")
+    p.add_argument("--output", required=True, help="the ensemble's folder")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="stored weights")
+
+    p = sub.add_parser("average", help="save the average of one model's checkpoints as a model folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a training run: average what it kept for averaging, on its model/")
+    source.add_argument("--model", help="the model folder whose config and tokenizer the average gets")
+    p.add_argument("--weights", nargs="+", default=[], help="with --model: folders, checkpoints or .safetensors")
+    p.add_argument("--output", required=True, help="the averaged model's folder")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="stored weights")
+
     p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
     p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
     p.add_argument("--output", default=None, help="PNG path (default: <run>/curves.png)")
@@ -167,6 +180,23 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from .compose import build_ensemble
+
+    print(build_ensemble(args.model, args.output, args.dtype))
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from .compose import build_average, build_run_average
+
+    if args.run:
+        print(build_run_average(args.run, args.output, args.dtype))
+    else:
+        print(build_average(args.model, args.weights, args.output, args.dtype))
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from .plotting import plot_training_curves
 
@@ -177,7 +207,14 @@ def _plot(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"translate": _translate, "evaluate": _evaluate, "push": _push, "plot": _plot}
+    handlers = {
+        "translate": _translate,
+        "evaluate": _evaluate,
+        "push": _push,
+        "ensemble": _ensemble,
+        "average": _average,
+        "plot": _plot,
+    }
     try:
         return handlers[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ConnectionError, PermissionError, OSError) as err:

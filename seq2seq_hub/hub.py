@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,8 +37,12 @@ from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 REPO_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)
+OPTIONAL_FILES = (TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)  # a repo works without them
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 MAX_HEADER_BYTES = 50_000_000
+ENSEMBLE_KEY = "members"  # config.json of an ensemble folder lists its member subfolders under this key
+ENSEMBLE_COMBINE = "mean_log_prob"
+MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
 
@@ -53,6 +57,7 @@ class RepoFiles:
     target_tokenizer: Path | None = None
     card: Path | None = None
     generation_config: Path | None = None
+    members: list[RepoFiles] = field(default_factory=list)  # an ensemble's members (config + weights each)
 
 
 @dataclass(frozen=True)
@@ -86,94 +91,141 @@ def is_local(name_or_path: str | os.PathLike) -> bool:
     return False
 
 
-def check_request(name_or_path: str | os.PathLike, unexpected: dict) -> None:
+def check_request(name_or_path: str | os.PathLike, unexpected: dict, ensemble: bool = False) -> None:
     """What `from_pretrained` checks before the mixin fetches anything: no unknown arguments, a folder or
-    a repo id, and a local config.json that is a valid config (the mixin would read a bad one blindly)."""
+    a repo id, and a local config.json that is valid (the mixin would read a bad one blindly): a model's
+    config, or (`ensemble`) an ensemble's list of members."""
     if unexpected:
         raise TypeError(f"unexpected arguments to from_pretrained: {sorted(unexpected)}")
     if is_local(name_or_path):
         config = Path(name_or_path).expanduser() / CONFIG_FILE
-        if config.is_file():
+        if config.is_file() and not (ensemble and read_ensemble_members(config)):
             load_config(config)
 
 
 def resolve_repo(
     name_or_path: str | os.PathLike, hub: HubArgs | None = None, *, need_tokenizer: bool = True
 ) -> RepoFiles:
-    """Find config, weights, tokenizer file(s), decoding defaults and card of a folder or Hub repo id."""
-    if is_local(name_or_path):
-        return _resolve_folder(str(name_or_path), need_tokenizer)
-    return _resolve_hub(str(name_or_path), hub or HubArgs(), need_tokenizer)
+    """Find config, weights, tokenizer file(s), decoding defaults and card of a folder or Hub repo id.
 
-
-def _resolve_folder(origin: str, need_tokenizer: bool) -> RepoFiles:
-    path = Path(origin).expanduser()
-    names = os.listdir(path)
-    if WEIGHTS_FILE not in names and any(n.endswith(PICKLE_SUFFIXES) for n in names):
-        _refuse_pickles(origin, names)  # say why the pickle is not read before anything else
-    if CONFIG_FILE not in names:
-        raise FileNotFoundError(
-            f"{origin} has no {CONFIG_FILE}; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}"
-        )
-    if WEIGHTS_FILE not in names:
-        _refuse_pickles(origin, names)
-    if need_tokenizer and TOKENIZER_FILE not in names:
-        raise FileNotFoundError(f"{origin} has no {TOKENIZER_FILE}")
-
-    def optional(name: str) -> Path | None:
-        return path / name if name in names else None
-
-    return RepoFiles(
-        origin=origin,
-        config=path / CONFIG_FILE,
-        weights=path / WEIGHTS_FILE,
-        tokenizer=optional(TOKENIZER_FILE),
-        target_tokenizer=optional(TARGET_TOKENIZER_FILE),
-        card=optional(CARD_FILE),
-        generation_config=optional(GENERATION_CONFIG_FILE),
-    )
-
-
-def _resolve_hub(origin: str, hub: HubArgs, need_tokenizer: bool) -> RepoFiles:
-    def download(filename: str, optional: bool = False) -> Path | None:
-        with hub_errors(origin, filename, hub.revision):
-            try:
-                return Path(
-                    hf_hub_download(
-                        repo_id=origin,
-                        filename=filename,
-                        revision=hub.revision,
-                        cache_dir=hub.cache_dir,
-                        token=hub.token,
-                        force_download=hub.force_download,
-                        local_files_only=hub.local_files_only,
-                    )
-                )
-            except (EntryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled):
-                if optional:  # absent, or not cached while offline: the repo works without it
-                    return None
-                raise
-
-    try:
-        config = download(CONFIG_FILE)
-    except EntryNotFoundError:
-        raise FileNotFoundError(f"Hub repo '{origin}' has no {CONFIG_FILE}") from None
-    try:
-        weights = download(WEIGHTS_FILE)
-    except EntryNotFoundError:
-        _refuse_pickles(f"Hub repo '{origin}'", [])
-    tokenizer = download(TOKENIZER_FILE, optional=not need_tokenizer)
+    An ensemble repo (config.json lists `members`) has no weights of its own: `members` holds each
+    member's config and weights, read from its subfolder.
+    """
+    origin = str(name_or_path)
+    source = _Folder(origin) if is_local(origin) else _HubRepo(origin, hub or HubArgs())
+    config = source.get(CONFIG_FILE, optional=True)
+    if config is None:
+        source.refuse_pickles()  # say why a pickle is not read before anything else
+        raise FileNotFoundError(f"{source.label} has no {CONFIG_FILE}{source.config_hint}")
+    member_names = read_ensemble_members(config)
+    weights = None if member_names else source.get(WEIGHTS_FILE, optional=True)
+    if weights is None and not member_names:
+        source.refuse_pickles(always=True)
+    tokenizer = source.get(TOKENIZER_FILE, optional=True)
     if need_tokenizer and tokenizer is None:
-        raise FileNotFoundError(f"Hub repo '{origin}' has no {TOKENIZER_FILE}")
+        raise FileNotFoundError(f"{source.label} has no {TOKENIZER_FILE}")
+    members = []
+    for name in member_names or []:
+        member_config, member_weights = source.get(f"{name}/{CONFIG_FILE}"), source.get(f"{name}/{WEIGHTS_FILE}")
+        members.append(RepoFiles(origin=f"{origin}/{name}", config=member_config, weights=member_weights))
     return RepoFiles(
         origin=origin,
         config=config,
         weights=weights,
         tokenizer=tokenizer,
-        target_tokenizer=download(TARGET_TOKENIZER_FILE, optional=True),
-        card=download(CARD_FILE, optional=True),
-        generation_config=download(GENERATION_CONFIG_FILE, optional=True),
+        target_tokenizer=source.get(TARGET_TOKENIZER_FILE, optional=True),
+        card=source.get(CARD_FILE, optional=True),
+        generation_config=source.get(GENERATION_CONFIG_FILE, optional=True),
+        members=members,
     )
+
+
+class _Folder:
+    """Files of a local model folder."""
+
+    def __init__(self, origin: str) -> None:
+        self.path, self.label = Path(origin).expanduser(), origin
+        self.config_hint = f"; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}"
+
+    def get(self, name: str, optional: bool = False) -> Path | None:
+        path = self.path / name
+        if path.is_file():
+            return path
+        if optional:
+            return None
+        raise FileNotFoundError(f"{self.label} has no {name}")
+
+    def refuse_pickles(self, always: bool = False) -> None:
+        names = os.listdir(self.path)
+        if always or any(n.endswith(PICKLE_SUFFIXES) for n in names):
+            _refuse_pickles(self.label, names)
+
+
+class _HubRepo:
+    """Files of a Hub model repo, downloaded into the cache on first use."""
+
+    def __init__(self, origin: str, hub: HubArgs) -> None:
+        self.origin, self.hub, self.label, self.config_hint = origin, hub, f"Hub repo '{origin}'", ""
+
+    def get(self, name: str, optional: bool = False) -> Path | None:
+        with hub_errors(self.origin, name, self.hub.revision):
+            try:
+                return Path(
+                    hf_hub_download(
+                        repo_id=self.origin,
+                        filename=name,
+                        revision=self.hub.revision,
+                        cache_dir=self.hub.cache_dir,
+                        token=self.hub.token,
+                        force_download=self.hub.force_download,
+                        local_files_only=self.hub.local_files_only,
+                    )
+                )
+            except (EntryNotFoundError, OfflineModeIsEnabled) as err:
+                offline = isinstance(err, LocalEntryNotFoundError | OfflineModeIsEnabled)  # not cached, no Hub
+                if optional and (not offline or name in OPTIONAL_FILES):
+                    return None
+                if not offline:
+                    raise FileNotFoundError(f"{self.label} has no {name}") from None
+                raise
+
+    def refuse_pickles(self, always: bool = False) -> None:
+        if always:
+            _refuse_pickles(self.label, [])
+
+
+# ---------------------------------------------------------------------- ensembles
+def read_ensemble_members(config: Path) -> list[str] | None:
+    """The member subfolders an ensemble's config.json lists, or None for a single model's config."""
+    try:
+        data = json.loads(Path(config).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
+    if not isinstance(data, dict) or ENSEMBLE_KEY not in data:
+        return None
+    unknown = sorted(set(data) - {ENSEMBLE_KEY, "model_type", "combine"})
+    members = data[ENSEMBLE_KEY]
+    problems = [f"unknown keys {unknown}"] if unknown else []
+    if data.get("combine", ENSEMBLE_COMBINE) != ENSEMBLE_COMBINE:
+        problems.append(f"combine must be {ENSEMBLE_COMBINE!r}, got {data.get('combine')!r}")
+    if (
+        not isinstance(members, list)
+        or not members
+        or not all(isinstance(m, str) and MEMBER_NAME.match(m) for m in members)
+        or len(set(members)) != len(members)
+    ):
+        problems.append(f"{ENSEMBLE_KEY} must be a list of distinct subfolder names, got {members!r}")
+    if problems:
+        raise ValueError(f"{CONFIG_FILE} of an ensemble: " + "; ".join(problems))
+    return members
+
+
+def write_ensemble_config(directory: Path, members: list[str]) -> Path:
+    """The config.json of an ensemble folder: its member subfolders and how they are combined."""
+    data = {"model_type": "seq2seq-hub-ensemble", ENSEMBLE_KEY: members, "combine": ENSEMBLE_COMBINE}
+    path = directory / CONFIG_FILE
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 @contextlib.contextmanager
@@ -211,14 +263,15 @@ def push_folder(
     commit_message: str = "Upload seq2seq-hub model",
 ) -> str:
     """Upload a finished model folder (only the files `from_pretrained` reads, plus the card)."""
-    resolve_repo(folder)  # refuse to publish an incomplete folder
+    files = resolve_repo(folder)  # refuse to publish an incomplete folder
+    members = [f"{Path(m.origin).name}/{name}" for m in files.members for name in (CONFIG_FILE, WEIGHTS_FILE)]
     api = HfApi(token=token)
     repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True).repo_id
     info = api.upload_folder(
         repo_id=repo,
         folder_path=str(folder),
         commit_message=commit_message,
-        allow_patterns=list(REPO_FILES),
+        allow_patterns=[*REPO_FILES, *members],
     )
     return str(getattr(info, "commit_url", info))
 
@@ -234,6 +287,11 @@ def load_config(path: Path) -> Seq2SeqConfig:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
+    if isinstance(data, dict) and ENSEMBLE_KEY in data:
+        raise ValueError(
+            f"{CONFIG_FILE} describes an ensemble of {len(data[ENSEMBLE_KEY])} models: load it with "
+            "Translator.from_pretrained, or one member's subfolder with Seq2SeqModel.from_pretrained"
+        )
     return Seq2SeqConfig.from_dict(data, source=CONFIG_FILE)
 
 
@@ -333,6 +391,7 @@ def save_weights(state: dict[str, torch.Tensor], directory: Path, dtype: torch.d
 
 
 def write_config(config: Seq2SeqConfig, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / CONFIG_FILE
     path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path

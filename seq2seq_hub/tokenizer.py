@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from .config import Seq2SeqConfig
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0, 1, 2, 3 in every tokenizer we train
 TOKENIZER_FILE = "tokenizer.json"  # the source tokenizer, or the joint one
@@ -104,6 +106,29 @@ class Seq2SeqTokenizer:
                     raise ValueError(
                         f"the {side} tokenizer must map {token!r} to id {expected_id}, got {tok.token_to_id(token)!r}"
                     )
+
+    def check_fits(self, config: Seq2SeqConfig) -> None:
+        """Refuse a model config whose vocabulary sizes or special ids are not this tokenizer's."""
+        problems = []
+        if self.src_vocab_size != config.src_vocab_size:
+            problems.append(
+                f"source vocabulary has {self.src_vocab_size} entries, config.json says {config.src_vocab_size}"
+            )
+        if self.tgt_vocab_size != config.tgt_vocab_size:
+            problems.append(
+                f"target vocabulary has {self.tgt_vocab_size} entries, config.json says {config.tgt_vocab_size}"
+            )
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
+            if getattr(self, name) != getattr(config, name):
+                problems.append(
+                    f"{name} is {getattr(self, name)} in the tokenizer, {getattr(config, name)} in config.json"
+                )
+        if problems:
+            raise ValueError("tokenizer.json does not match config.json: " + "; ".join(problems))
+
+    def same_vocabularies(self, other: Seq2SeqTokenizer) -> bool:
+        """True when `other` turns every text into the same ids, on both sides (models can be ensembled)."""
+        return self.source.to_str() == other.source.to_str() and self.target.to_str() == other.target.to_str()
 
     # ------------------------------------------------------------------ training
     @classmethod

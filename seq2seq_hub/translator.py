@@ -18,10 +18,21 @@ from .card import CARD_FILE, render_model_card
 from .config import Seq2SeqConfig
 from .data import collate
 from .decoding import DecodingOptions
-from .hub import HubArgs, check_request, hub_errors, load_config, resolve_repo, save_weights, write_config
+from .ensemble import Ensemble, check_members
+from .hub import (
+    WEIGHTS_FILE,
+    HubArgs,
+    check_request,
+    hub_errors,
+    load_config,
+    resolve_repo,
+    save_weights,
+    write_config,
+    write_ensemble_config,
+)
 from .hypothesis import Hypothesis
 from .model import Seq2SeqModel
-from .search import RawHypothesis, beam_search, greedy_or_sample
+from .search import RawHypothesis, decode_ids
 from .tokenizer import Seq2SeqTokenizer
 
 CHARS_PER_TOKEN_LIMIT = 20  # inputs longer than max_source_length * this are cut before tokenizing
@@ -39,13 +50,17 @@ class Translator(
 
     def __init__(
         self,
-        model: Seq2SeqModel,
+        model: Seq2SeqModel | Ensemble,
         tokenizer: Seq2SeqTokenizer,
         device: str | torch.device | None = None,
         compute_dtype: str | torch.dtype | None = None,
         generation_options: DecodingOptions | None = None,
     ):
-        check_compatible(model.config, tokenizer)
+        """model: one `Seq2SeqModel`, or an `Ensemble` of them sharing `tokenizer`."""
+        if not isinstance(model, Seq2SeqModel | Ensemble):
+            raise TypeError(f"model must be a Seq2SeqModel or an Ensemble, got {type(model).__name__}")
+        for member in model.members if isinstance(model, Ensemble) else [model]:
+            tokenizer.check_fits(member.config)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.compute_dtype = compute_dtype
@@ -89,6 +104,34 @@ class Translator(
             raise TypeError(f"generation_options must be a DecodingOptions, got {type(value).__name__}")
         self._generation_options = value or DecodingOptions()
 
+    @classmethod
+    def ensemble(cls, translators: list[Translator]) -> Translator:
+        """One translator decoding with all the models of `translators` at once (see `Ensemble`).
+
+        They must share one tokenizer; the first one's decoding defaults and dtype are kept.
+        """
+        if not translators or not all(isinstance(t, Translator) for t in translators):
+            raise TypeError("Translator.ensemble takes a non-empty list of Translators")
+        first = translators[0]
+        for i, other in enumerate(translators[1:], start=2):
+            if not first.tokenizer.same_vocabularies(other.tokenizer):
+                raise ValueError(
+                    f"translator {i} has other vocabularies than translator 1: ensemble members must share one "
+                    "tokenizer (train them with the same tokenizer files)"
+                )
+        members = [m for t in translators for m in (t.model.members if isinstance(t.model, Ensemble) else [t.model])]
+        return cls(
+            Ensemble(members).to(first.device),
+            first.tokenizer,
+            compute_dtype=first.compute_dtype,
+            generation_options=first.generation_options,
+        )
+
+    @property
+    def members(self) -> list[Seq2SeqModel]:
+        """The models that decode: one, or an ensemble's members."""
+        return list(self.model.members) if isinstance(self.model, Ensemble) else [self.model]
+
     @property
     def config(self) -> Seq2SeqConfig:
         return self.model.config
@@ -125,7 +168,7 @@ class Translator(
         compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units).
         """
         with hub_errors(str(pretrained_model_name_or_path), revision=revision):
-            check_request(pretrained_model_name_or_path, unexpected)
+            check_request(pretrained_model_name_or_path, unexpected, ensemble=True)
             return super().from_pretrained(
                 pretrained_model_name_or_path,
                 revision=revision,
@@ -154,10 +197,17 @@ class Translator(
         args = HubArgs(revision, cache_dir, token, force_download, local_files_only)
         files = resolve_repo(model_id, args)
         tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
-        config = load_config(files.config)
-        check_compatible(config, tokenizer)  # before the model is built
+        configs = [load_config(member.config) for member in files.members or [files]]
+        for config in configs:
+            tokenizer.check_fits(config)  # before the models are built
+        if files.members:
+            check_members(configs)
+            models = [Seq2SeqModel.from_files(member, c) for member, c in zip(files.members, configs)]
+            model = Ensemble(models)
+        else:
+            model = Seq2SeqModel.from_files(files, configs[0])
         translator = cls(
-            Seq2SeqModel.from_files(files, config),
+            model,
             tokenizer,
             compute_dtype=compute_dtype,
             generation_options=DecodingOptions.load(files.generation_config),
@@ -170,11 +220,21 @@ class Translator(
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write config.json, model.safetensors, tokenizer file(s), generation_config.json and README.md."""
         save_directory = Path(save_directory)
-        write_config(self.config, save_directory)
-        save_weights(self.model.state_dict(), save_directory, dtype=self.save_dtype)
+        if isinstance(self.model, Ensemble):  # config.json lists the members; each has its own subfolder
+            names = [f"member-{i}" for i in range(1, len(self.members) + 1)]
+            write_ensemble_config(save_directory, names)
+            (save_directory / WEIGHTS_FILE).unlink(missing_ok=True)  # a single model's weights saved here before
+            for name, member in zip(names, self.members):
+                write_config(member.config, save_directory / name)
+                save_weights(member.state_dict(), save_directory / name, dtype=self.save_dtype)
+        else:
+            write_config(self.config, save_directory)
+            save_weights(self.model.state_dict(), save_directory, dtype=self.save_dtype)
         self.tokenizer.save(save_directory)
         self.generation_options.save(save_directory)
-        card = self.card or render_model_card(self.config, num_parameters=self.model.num_parameters())
+        card = self.card or render_model_card(
+            self.config, num_parameters=self.model.num_parameters(), ensemble_size=len(self.members)
+        )
         (save_directory / CARD_FILE).write_text(card, encoding="utf-8")
 
     def push_to_hub(
@@ -248,8 +308,8 @@ class Translator(
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             with autocast:
-                nbests = self._decode_batch(
-                    [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator
+                nbests = decode_ids(
+                    self.model, [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator
                 )
             for i, raw_list in zip(chunk, nbests):
                 hyps = [self._to_hypothesis(raw, encoded[i].ids, encoded[i].truncated) for raw in raw_list]
@@ -296,59 +356,6 @@ class Translator(
             out.append(ids)
         return out
 
-    def _max_lengths(
-        self, src_lengths: torch.Tensor, prefixes: list[list[int]], max_length: int | None
-    ) -> torch.Tensor:
-        cap = self.config.max_target_length
-        prefix_len = torch.tensor([len(p) for p in prefixes])
-        if max_length is None:
-            lengths = 2 * src_lengths + 10 + prefix_len
-        else:
-            lengths = torch.full_like(src_lengths, max_length)
-            lengths = torch.maximum(lengths, prefix_len + 1)
-        return lengths.clamp(max=cap)
-
-    def _decode_batch(
-        self, ids: list[list[int]], prefixes: list[list[int]], options: DecodingOptions, generator
-    ) -> list[list[RawHypothesis]]:
-        """Source ids of one batch -> an n-best list per sentence, best first."""
-        pad = self.config.pad_token_id
-        lengths = torch.tensor([len(x) for x in ids])
-        src = torch.full((len(ids), int(lengths.max())), pad, dtype=torch.long)
-        for row, x in enumerate(ids):
-            src[row, : len(x)] = torch.tensor(x)
-        max_lengths = self._max_lengths(lengths, prefixes, options.max_length)
-        src, device_lengths = src.to(self.device), lengths.to(self.device)
-        common = dict(min_length=options.min_length, prefixes=prefixes, length_penalty=options.length_penalty)
-        if options.search == "beam":
-            return beam_search(
-                self.model,
-                src,
-                device_lengths,
-                max_lengths,
-                beam_size=options.num_beams,
-                num_return_sequences=options.num_return_sequences,
-                **common,
-            )
-        if options.search == "greedy":
-            return [[h] for h in greedy_or_sample(self.model, src, device_lengths, max_lengths, **common)]
-        n = options.num_return_sequences
-        index = torch.arange(len(ids)).repeat_interleave(n)
-        common["prefixes"] = [prefixes[i] for i in index.tolist()]
-        raw = greedy_or_sample(
-            self.model,
-            src[index.to(self.device)],
-            device_lengths[index.to(self.device)],
-            max_lengths[index],
-            sample=True,
-            temperature=options.temperature,
-            top_k=options.top_k,
-            top_p=options.top_p,
-            generator=generator,
-            **common,
-        )
-        return [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]
-
     def _to_hypothesis(self, raw: RawHypothesis, src_ids: list[int], truncated: bool) -> Hypothesis:
         attention = [] if raw.attention is None else raw.attention[:, : len(src_ids)].tolist()
         return Hypothesis(
@@ -374,23 +381,3 @@ def _describe(value: Any) -> str:
         kinds = sorted({type(v).__name__ for v in value})
         return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
     return type(value).__name__
-
-
-def check_compatible(config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer) -> None:
-    """The tokenizer's vocabularies and special ids must be the ones the model was built for."""
-    problems = []
-    if tokenizer.src_vocab_size != config.src_vocab_size:
-        problems.append(
-            f"source vocabulary has {tokenizer.src_vocab_size} entries, config.json says {config.src_vocab_size}"
-        )
-    if tokenizer.tgt_vocab_size != config.tgt_vocab_size:
-        problems.append(
-            f"target vocabulary has {tokenizer.tgt_vocab_size} entries, config.json says {config.tgt_vocab_size}"
-        )
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
-        if getattr(tokenizer, name) != getattr(config, name):
-            problems.append(
-                f"{name} is {getattr(tokenizer, name)} in the tokenizer, {getattr(config, name)} in config.json"
-            )
-    if problems:
-        raise ValueError("tokenizer.json does not match config.json: " + "; ".join(problems))
