@@ -216,6 +216,14 @@ def test_model_panel_shows_architecture_size_data_and_card_scores(demo_translato
     assert "Multi30k de-en (300 lines)" in text
 
 
+def test_model_panel_says_when_the_model_is_an_ensemble(demo_translator):
+    from seq2seq_hub import Translator
+
+    text = model_markdown(Translator.ensemble([demo_translator, demo_translator]))
+    assert "an ensemble of 2 bidirectional GRU encoder-decoders, Bahdanau (additive) attention" in text
+    assert f"{2 * demo_translator.model.num_parameters():,}" in text
+
+
 def _with_card(translator, card):
     return SimpleNamespace(config=translator.config, model=translator.model, tokenizer=translator.tokenizer, card=card)
 

@@ -34,9 +34,14 @@ def _architecture_rows(translator: Any) -> list[tuple[str, str]]:
         if cfg.shared_vocab or translator.tokenizer.joint
         else f"{cfg.src_vocab_size:,} source / {cfg.tgt_vocab_size:,} target subwords"
     )
+    members = len(getattr(translator, "members", [translator.model]))
+    ensemble = f"an ensemble of {members} " if members > 1 else ""
     return [
         ("languages", f"{inert(language_name(cfg.src_lang))} → {inert(language_name(cfg.tgt_lang))}"),
-        ("architecture", f"{encoder} encoder-decoder, {attention_name(cfg)} attention"),
+        (
+            "architecture",
+            f"{ensemble}{encoder} encoder-decoder{'s' if members > 1 else ''}, {attention_name(cfg)} attention",
+        ),
         ("layers", f"{cfg.encoder_layers} encoder, {cfg.decoder_layers} decoder"),
         ("sizes", f"embedding {cfg.embedding_size}, hidden {cfg.hidden_size}"),
         ("parameters", f"{params / 1e6:.2f}M ({params:,})"),
