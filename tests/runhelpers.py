@@ -1,12 +1,14 @@
 """runhelpers.py: run `training/train.py` and the `seq2seq-hub` command in subprocesses for the tests, offline,
-on one thread, with every cache under the test's temporary folder; and one tiny trained run per session.
+on one thread, with every cache under the test's temporary folder (or train.py's `main` in the test's own
+process, for speed); and one tiny trained run per session.
 
-Imported by test_training.py, test_cli.py and test_push.py; the tiny run is cached here (not in a fixture)
-so that one session trains it once, whichever test module asks first.
+Imported by test_training.py, test_training_errors.py, test_cli.py and test_push.py; the tiny run is cached
+here (not in a fixture) so that one session trains it once, whichever test module asks first.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 TRAIN_SCRIPT = REPO / "training" / "train.py"
 TINY_CONFIG = REPO / "training" / "configs" / "tiny.yaml"
 CLI = Path(sys.executable).with_name("seq2seq-hub")
+DATA_DIR = REPO / "data" / "multi30k"
 
 # tiny.yaml, cut down to a few seconds: 1000 pairs, 2 epochs, small validation and test slices
 FAST = (
@@ -52,6 +55,28 @@ def train(output_dir: Path, *args: str, env: dict[str, str], timeout: float = 12
     """`python training/train.py --config tiny.yaml --output_dir DIR <FAST> <args>`; returns the CompletedProcess."""
     command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(config), "--output_dir", str(output_dir), *FAST]
     return subprocess.run([*command, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def train_main(argv: list[str]) -> int:
+    """training/train.py's `main(argv)`, run in this process (train.py is loaded on the first call)."""
+    if "main" not in _TRAIN_SCRIPT:
+        spec = importlib.util.spec_from_file_location("train_script", TRAIN_SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TRAIN_SCRIPT["main"] = module.main
+    return _TRAIN_SCRIPT["main"](argv)
+
+
+_TRAIN_SCRIPT: dict[str, object] = {}
+
+
+def in_process_args(output_dir: Path, *args: str) -> list[str]:
+    """train.py arguments for an in-process run: tiny.yaml, 300 pairs, a few steps, absolute data path."""
+    return [
+        "--config", str(TINY_CONFIG), "--output_dir", str(output_dir), "--data_dir", str(DATA_DIR), *FAST,
+        "--max_train_examples", "300", "--max_valid_examples", "10", "--max_test_examples", "5",
+        "--test_beam_size", "1", "--tensorboard", "false", *args,
+    ]  # fmt: skip
 
 
 def cli(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60):

@@ -1,12 +1,12 @@
 """The training pipeline: an end-to-end tiny run (model folder, card, metrics, plot), resuming after SIGKILL
 ends exactly where an uninterrupted run ends, teacher-forcing and learning-rate schedules, pretrained
 embeddings, config errors that stop before training with one line and exit status 2, non-finite losses,
-two-process data-parallel training; and the pieces: the training state (in the checkpoint format of earlier
-versions), checkpoint save / load / pruning, checkpoint averaging, the decoding options of evaluation."""
+two-process data-parallel training (whose ranks skip a step together when one meets a NaN loss); and the
+pieces: the training state (in the checkpoint format of earlier versions), checkpoint save / load / pruning
+and the order --resume tries them in, checkpoint averaging, the decoding options of evaluation."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -28,10 +28,12 @@ from runhelpers import (
     TRAIN_SCRIPT,
     by_step,
     cli,
+    in_process_args,
     read_metrics,
     subprocess_env,
     tiny_run,
     train,
+    train_main,
 )
 from safetensors.torch import load_file
 
@@ -44,37 +46,17 @@ from seq2seq_hub.training.checkpoints import (
     average_weights,
     keep_for_averaging,
     latest_checkpoint,
+    list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
 )
-
-DATA_DIR = REPO / "data" / "multi30k"
 
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """(output folder, CompletedProcess) of the session's tiny training run."""
     return tiny_run(tmp_path_factory)
-
-
-def _load_train_main():
-    spec = importlib.util.spec_from_file_location("train_script", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-train_main = _load_train_main()
-
-
-def in_process_args(output_dir: Path, *args: str) -> list[str]:
-    """train.py arguments for an in-process run: tiny.yaml, 300 pairs, a few steps, absolute data path."""
-    return [
-        "--config", str(TINY_CONFIG), "--output_dir", str(output_dir), "--data_dir", str(DATA_DIR), *FAST,
-        "--max_train_examples", "300", "--max_valid_examples", "10", "--max_test_examples", "5",
-        "--test_beam_size", "1", "--tensorboard", "false", *args,
-    ]  # fmt: skip
 
 
 def all_finite(path: Path) -> bool:
@@ -389,7 +371,7 @@ def test_nonfinite_loss_with_stop_ends_training_and_saves_nothing_bad(nan_loss_a
     assert "Traceback" not in err
     assert (out / "latest").read_text().strip() == "checkpoint-6"
     saved = [*out.glob("checkpoint-*/state.safetensors"), out / "model" / "model.safetensors"]
-    assert len(saved) == 2 and all(all_finite(path) for path in saved)
+    assert len(saved) == 3 and all(all_finite(path) for path in saved)  # checkpoints 4 and 6 (two are kept)
     assert all(math.isfinite(r.get("loss", 0.0)) for r in read_metrics(out))
     assert not (out / "final_metrics.json").exists()
 
@@ -409,9 +391,24 @@ def test_nonfinite_loss_with_skip_continues_and_counts_skipped_steps(nan_loss_at
 
 # ---------------------------------------------------------------------- two processes
 DUMPING_TRAINER = """
-import sys
+import os, sys
 from safetensors.torch import save_file
+from seq2seq_hub import Seq2SeqModel
 from seq2seq_hub.training import Trainer, build_train_parser, load_train_config
+
+calls, original = {"n": 0}, Seq2SeqModel.forward
+
+
+def forward(self, *args, **kwargs):  # rank 1's NAN_CALL-th training forward pass gives a NaN loss
+    out = original(self, *args, **kwargs)
+    if self.training and os.environ["RANK"] == "1":
+        calls["n"] += 1
+        if calls["n"] == int(os.environ["NAN_CALL"]):
+            out.loss = out.loss * float("nan")
+    return out
+
+
+Seq2SeqModel.forward = forward
 
 
 class DumpingTrainer(Trainer):
@@ -428,6 +425,7 @@ DumpingTrainer(load_train_config(build_train_parser().parse_args(sys.argv[1:])))
 
 @pytest.mark.slow
 def test_two_process_training_keeps_ranks_identical_and_lowers_the_loss(tmp_path):
+    """...also when one rank alone meets a NaN loss (nonfinite=skip): every rank skips that update together."""
     script = tmp_path / "dumping_train.py"
     script.write_text(DUMPING_TRAINER)
     out = tmp_path / "run"
@@ -435,12 +433,15 @@ def test_two_process_training_keeps_ranks_identical_and_lowers_the_loss(tmp_path
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
         "--config", str(TINY_CONFIG), "--output_dir", str(out), *FAST, "--max_train_examples", "800",
         "--max_steps", "30", "--epochs", "5", "--log_every", "5", "--eval_every", "15", "--max_valid_examples", "20",
-        "--max_test_examples", "10", "--test_beam_size", "1", "--tensorboard", "false",
+        "--max_test_examples", "10", "--test_beam_size", "1", "--tensorboard", "false", "--nonfinite", "skip",
     ]  # fmt: skip
-    env = subprocess_env(tmp_path, GLOO_SOCKET_IFNAME="lo")
+    env = subprocess_env(tmp_path, GLOO_SOCKET_IFNAME="lo", NAN_CALL="10")
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "x 2 processes" in result.stderr
+    assert "step 10: non-finite loss, update skipped (1 so far)" in result.stderr  # said once, by rank 0
+    state = json.loads((out / "checkpoint-30" / "trainer_state.json").read_text())["state"]
+    assert (state["step"], state["skipped_steps"]) == (30, 1)
 
     from safetensors import safe_open
 
@@ -561,10 +562,28 @@ def test_pruning_keeps_the_newest_checkpoints_and_removes_unfinished_ones(tmp_pa
     for step in (3, 12, 6, 9):
         (tmp_path / f"checkpoint-{step}").mkdir()
     (tmp_path / ".checkpoint-15-abc").mkdir()  # a write that never finished
+    (tmp_path / "checkpoint-notes").mkdir()  # not a checkpoint: left alone
     prune_checkpoints(tmp_path, keep=2, current=tmp_path / "checkpoint-12")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-12", "checkpoint-9"]
-    prune_checkpoints(tmp_path, keep=1, current=tmp_path / "checkpoint-9")  # the current one is never removed
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-12", "checkpoint-9"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-12", "checkpoint-9", "checkpoint-notes"]
+    # after a resume that fell back to checkpoint-9 (12 was damaged), the run's next checkpoint replaces 12
+    (tmp_path / "checkpoint-10").mkdir()
+    prune_checkpoints(tmp_path, keep=2, current=tmp_path / "checkpoint-10")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10", "checkpoint-9", "checkpoint-notes"]
+    prune_checkpoints(tmp_path, keep=1, current=tmp_path / "checkpoint-10")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10", "checkpoint-notes"]
+
+
+def test_resume_tries_the_checkpoint_latest_names_then_the_others_newest_first(tmp_path):
+    assert list_checkpoints(tmp_path) == [] and latest_checkpoint(tmp_path) is None
+    for step in (4, 12, 8):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / ".checkpoint-16-abc").mkdir()
+    (tmp_path / "latest").write_text("checkpoint-8\n")  # killed after writing checkpoint-12, before naming it
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-8", "checkpoint-12", "checkpoint-4"]
+    for damaged in ("garbage", "../..", "", "checkpoint-99"):  # a `latest` that names no checkpoint is ignored
+        (tmp_path / "latest").write_text(damaged)
+        assert latest_checkpoint(tmp_path) is None
+        assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-12", "checkpoint-8", "checkpoint-4"]
 
 
 def test_averaging_keeps_the_best_evaluations_and_averages_their_weights(make_model, tmp_path):
@@ -584,6 +603,15 @@ def test_averaging_keeps_the_best_evaluations_and_averages_their_weights(make_mo
     for key, value in averaged.items():
         expected = (models[2].state_dict()[key].float() + models[3].state_dict()[key].float()) / 2
         assert torch.allclose(value, expected), key
+    keep_for_averaging(tmp_path, models[1], 3, 1.0, count=2)  # a resumed run evaluates step 3 again
+    assert json.loads((tmp_path / "averaging" / "index.json").read_text()) == [
+        {"step": 2, "bleu": 30.0},
+        {"step": 3, "bleu": 1.0},
+    ]
+    assert torch.equal(
+        average_weights(tmp_path)["encoder.embedding.weight"],
+        (models[2].state_dict()["encoder.embedding.weight"] + models[1].state_dict()["encoder.embedding.weight"]) / 2,
+    )
 
 
 def test_train_config_builds_the_decoding_options_once_and_checks_them_early():

@@ -20,8 +20,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from seq2seq_hub.cpu import keep_freed_memory  # noqa: E402
-from seq2seq_hub.training import Trainer, TrainingError, build_train_parser, load_train_config  # noqa: E402
+try:
+    from seq2seq_hub.cpu import keep_freed_memory
+    from seq2seq_hub.training import Trainer, build_train_parser, load_train_config, user_message
+except KeyboardInterrupt:  # Ctrl-C while torch loads: nothing started, nothing to say
+    sys.exit(130)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_train_config(args)
         command = "python training/train.py " + " ".join(shlex.quote(a) for a in argv if a != "--resume")
         folder = Trainer(config, resume=args.resume, command=command).run()
-    except (TrainingError, ValueError, FileNotFoundError, ConnectionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command with --resume to continue from the last checkpoint", file=sys.stderr)
         return 130
+    except Exception as err:
+        message = user_message(err)  # None: a bug, whose traceback should show
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) == 0:
         print(folder)
     return 0

@@ -4,8 +4,16 @@ its own module; this package exports the names a training script needs.
 """
 
 from .config import TrainConfig, build_train_parser, load_train_config
-from .errors import TrainingError
+from .errors import TrainingError, user_message
 from .state import TrainingState
 from .trainer import Trainer
 
-__all__ = ["TrainConfig", "Trainer", "TrainingError", "TrainingState", "build_train_parser", "load_train_config"]
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "TrainingState",
+    "build_train_parser",
+    "load_train_config",
+    "user_message",
+]

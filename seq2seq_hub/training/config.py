@@ -2,7 +2,8 @@
 that builds it (a YAML file plus `--key value` overrides, model fields as `--model.<name> value`).
 
 Values on the command line are parsed as YAML scalars (numbers, true/false, lists); every option's help
-is the comment beside its field. Knows nothing of data, models or the loop.
+is the comment beside its field, marked [fixed on --resume] for the settings a resumed run must share with
+its checkpoint (`RESUME_FIXED`). Knows nothing of data, models or the loop.
 """
 
 from __future__ import annotations
@@ -17,17 +18,30 @@ from typing import Any
 
 import yaml
 
-from ..config import Seq2SeqConfig
+from ..config import MAX_VOCAB_SIZE, Seq2SeqConfig
 from ..decoding import DecodingOptions
 from ..schedules import LR_SCHEDULES, TF_SCHEDULES
 
 # Seq2SeqConfig fields the trainer fills in from the data and the tokenizer (values given in `model` are replaced)
 FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", "shared_vocab")
 
+# What `--resume` refuses to change (naming each difference): the settings that fix the model's shape, its
+# tokenizer, the training data and its order (batching and seed), the optimizer whose state the checkpoint
+# holds, and the validation set the best score so far was measured on. Every other setting may change on
+# resume (epochs, max_steps, lr and its schedule, betas, weight_decay, teacher forcing, evaluation, patience,
+# test decoding, logging, checkpointing, device, precision) and each change is logged.
+RESUME_FIXED = (
+    "dataset", "data_dir", "src_lang", "tgt_lang", "train_files", "valid_files", "hub_dataset", "hub_config",
+    "train_split", "valid_split", "max_train_examples", "max_valid_examples", "vocab_size", "tgt_vocab_size",
+    "joint_vocab", "min_frequency", "model", "src_embeddings", "tgt_embeddings", "batch_tokens", "max_sentences",
+    "optimizer", "seed",
+)  # fmt: skip
+
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. Every key can be overridden on the command line."""
+    """Everything a training run needs. Every key can be overridden on the command line; a resumed run
+    must keep the checkpoint's values of the keys in `RESUME_FIXED` and may change the others."""
 
     # data
     dataset: str = "multi30k"  # multi30k | files | hub
@@ -49,7 +63,7 @@ class TrainConfig:
     vocab_size: int = 8000  # BPE vocabulary size (the source one when vocabularies are separate)
     tgt_vocab_size: int = 0  # target BPE vocabulary size when joint_vocab is false (0 = vocab_size)
     joint_vocab: bool = True  # one vocabulary for both languages
-    min_frequency: int = 2
+    min_frequency: int = 2  # BPE: merges seen fewer times are not learnt
     # model (any Seq2SeqConfig field; vocab sizes and languages are filled in from the data)
     model: dict[str, Any] = field(default_factory=dict)
     src_embeddings: str = ""  # word2vec / GloVe text file for the source embedding
@@ -60,9 +74,9 @@ class TrainConfig:
     batch_tokens: int = 4000  # token budget per batch (rows x longest sentence)
     max_sentences: int = 0  # 0 = no cap on rows per batch
     optimizer: str = "adam"  # adam | adamw
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.98)
+    betas: tuple[float, float] = (0.9, 0.98)  # Adam's two moment decays, each in [0, 1)
     lr_schedule: str = "inverse_sqrt"  # constant | inverse_sqrt | linear | cosine | plateau
     warmup_steps: int = 500
     plateau_factor: float = 0.5  # plateau: multiply the lr by this after `plateau_patience` flat evals
@@ -85,7 +99,7 @@ class TrainConfig:
     save_dtype: str = "float32"  # float32 | float16 storage of the final weights
     log_every: int = 50
     checkpoint_every: int = 0  # steps; 0 = at every evaluation
-    keep_checkpoints: int = 1
+    keep_checkpoints: int = 2  # newest checkpoints kept: --resume falls back to an older one when the newest is damaged
     output_dir: str = "runs/multi30k-de-en"
     seed: int = 1234
     device: str = "auto"  # auto | cpu | cuda
@@ -96,8 +110,8 @@ class TrainConfig:
     private: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.betas, list):
-            self.betas = tuple(self.betas)
+        if isinstance(self.betas, list | tuple):  # torch's Adam wants two floats (YAML may give ints)
+            self.betas = tuple(float(b) if _is_number(b) else b for b in self.betas)
         self.validate()
 
     def validate(self) -> None:
@@ -123,7 +137,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
             raise ValueError(f"unknown training config keys {unknown}; see `python training/train.py --help`")
         return cls(**data)
@@ -140,26 +154,21 @@ CHOICES = {
     "save_dtype": ("float32", "float16"),
     "device": ("auto", "cpu", "cuda"),
 }
-POSITIVE = ("vocab_size", "batch_tokens", "lr", "test_beam_size", "eval_beam_size", "log_every", "seed")  # seed >= 0
+POSITIVE = ("vocab_size", "batch_tokens", "lr", "test_beam_size", "eval_beam_size", "log_every", "keep_checkpoints")
 NON_NEGATIVE = (
-    "epochs",
-    "max_steps",
-    "warmup_steps",
-    "weight_decay",
-    "clip_norm",
-    "patience",
-    "max_train_examples",
-    "max_valid_examples",
-    "max_test_examples",
-    "eval_every",
-    "average_last",
-    "checkpoint_every",
-    "num_threads",
-    "tf_steps",
-    "max_sentences",
-    "tgt_vocab_size",
-)
+    "epochs", "max_steps", "warmup_steps", "weight_decay", "clip_norm", "patience", "max_train_examples",
+    "max_valid_examples", "max_test_examples", "eval_every", "average_last", "checkpoint_every", "num_threads",
+    "tf_steps", "max_sentences", "tgt_vocab_size", "min_frequency", "plateau_patience", "seed",
+)  # fmt: skip
 FRACTIONS = ("tf_start", "tf_end", "label_smoothing")  # in [0, 1]
+BOOLEANS = ("joint_vocab", "progress", "tensorboard", "private")
+FLOAT32_MAX = 3.4028234663852886e38  # Adam turns lr, its steps and weight_decay into float32 scalars
+MAXIMUM = {
+    "weight_decay": FLOAT32_MAX,
+    "vocab_size": MAX_VOCAB_SIZE,
+    "tgt_vocab_size": MAX_VOCAB_SIZE,
+    "seed": 2**64 - 1,  # torch.manual_seed's range
+}
 
 
 def _choice_problems(cfg: TrainConfig) -> list[str]:
@@ -168,27 +177,65 @@ def _choice_problems(cfg: TrainConfig) -> list[str]:
         if getattr(cfg, name) not in options:
             allowed = "{" + ", ".join(repr(o) for o in sorted(options)) + "}"
             problems.append(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+    problems += [
+        f"{name} must be true or false, got {getattr(cfg, name)!r}"
+        for name in BOOLEANS
+        if not isinstance(getattr(cfg, name), bool)
+    ]
     return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _number_problems(cfg: TrainConfig) -> list[str]:
     types = {f.name: f.type for f in dataclasses.fields(cfg)}  # annotations are strings here
     problems = []
     for name in POSITIVE + NON_NEGATIVE:
-        value, allow_zero = getattr(cfg, name), name in NON_NEGATIVE or name == "seed"
-        kind = int if types[name] == "int" else (int, float)
+        value, allow_zero = getattr(cfg, name), name in NON_NEGATIVE
+        is_int = types[name] == "int"
         if (
-            isinstance(value, bool)
-            or not isinstance(value, kind)
+            not (isinstance(value, int) if is_int else _is_number(value))
+            or isinstance(value, bool)
             or not value >= 0  # NaN too
             or (value == 0 and not allow_zero)
         ):
-            what = "an integer" if kind is int else "a number"
+            what = "an integer" if is_int else "a number"
             problems.append(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        elif name in MAXIMUM and not value <= MAXIMUM[name]:
+            limit = MAXIMUM[name]
+            bound = f"{limit:,}" if is_int else f"{limit:.4g} (the largest float32: torch computes with it in float32)"
+            problems.append(f"{name} must be at most {bound}, got {value!r}")
     for name in FRACTIONS:
         value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
             problems.append(f"{name} must be in [0, 1], got {value!r}")
+    if not _is_number(cfg.plateau_factor) or not 0.0 < cfg.plateau_factor <= 1.0:
+        problems.append(f"plateau_factor must be in (0, 1], got {cfg.plateau_factor!r}")
+    betas = cfg.betas
+    if not (isinstance(betas, tuple) and len(betas) == 2 and all(_is_number(b) and 0.0 <= b < 1.0 for b in betas)):
+        problems.append(f"betas must be two numbers in [0, 1), got {betas!r}")
+    elif not any(p.startswith(("lr ", "weight_decay ")) for p in problems):
+        problems += _float32_problems(cfg)
+    return problems
+
+
+def _float32_problems(cfg: TrainConfig) -> list[str]:
+    """What torch's Adam cannot hold in a float32 scalar: its first step lr / (1 - betas[0]) (the bias
+    correction makes it the largest) and AdamW's decay factor 1 - lr * weight_decay."""
+    problems = []
+    first_step = cfg.lr / (1.0 - cfg.betas[0])
+    if not first_step <= FLOAT32_MAX:
+        problems.append(
+            f"lr {cfg.lr!r} is too large: Adam's first step, lr / (1 - betas[0]) = {first_step:.4g}, "
+            f"must be at most {FLOAT32_MAX:.4g} (the largest float32)"
+        )
+    if cfg.optimizer == "adamw" and not cfg.lr * cfg.weight_decay <= FLOAT32_MAX:
+        problems.append(
+            f"lr * weight_decay = {cfg.lr * cfg.weight_decay:.4g} is too large for AdamW's decay: "
+            f"it must be at most {FLOAT32_MAX:.4g} (the largest float32)"
+        )
     return problems
 
 
@@ -252,22 +299,26 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="training/train.py",
         description="Train an attention seq2seq translation model; writes a Hub-format model folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", help="YAML file of training settings (see training/configs/)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest intact checkpoint in output_dir (damaged ones are skipped); settings marked "
+        "[fixed on --resume] must match the checkpoint's, the others may change (each change is logged)",
+    )
     group = parser.add_argument_group("settings (override the config file)")
     comments = _field_comments(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         if f.name == "model":
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = comments.get(f.name, "")
+        help_text = comments.get(f.name, "") + (" [fixed on --resume]" if f.name in RESUME_FIXED else "")
         flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         group.add_argument(
             *flags, dest=f.name, default=None, metavar="V", help=f"{help_text} (default: {default!r})".strip()
         )
-    model_group = parser.add_argument_group("model settings (Seq2SeqConfig fields)")
+    model_group = parser.add_argument_group("model settings (Seq2SeqConfig fields, all fixed on --resume)")
     model_comments = _field_comments(Seq2SeqConfig)
     for f in dataclasses.fields(Seq2SeqConfig):
         model_group.add_argument(
@@ -292,8 +343,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"config file not found: {path}")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of settings")
     return dict(data)

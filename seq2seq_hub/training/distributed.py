@@ -1,5 +1,6 @@
 """distributed.py: which process this is (torchrun's environment), which device it trains on, the
-process group's lifetime, and what rank 0 tells the others after an evaluation. One process (no
+process group's lifetime, what rank 0 tells the others after an evaluation, and decisions every rank
+must take together (skipping a step whose loss is not finite on some rank). One process (no
 torchrun) is a world of one, and then nothing here talks to torch.distributed.
 """
 
@@ -50,6 +51,15 @@ def process_group(world: int, device: torch.device) -> Iterator[None]:
 def barrier(world: int) -> None:
     if world > 1:
         dist.barrier()
+
+
+def all_ranks_agree(world: int, flag: bool, device: torch.device) -> bool:
+    """True when `flag` is true on every rank (one all-reduce; `device` is where the backend reduces)."""
+    if world == 1:
+        return flag
+    value = torch.tensor([1 if flag else 0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
 
 
 def share_decisions(world: int, stopped_early: bool, lr_scale: float) -> tuple[bool, float]:

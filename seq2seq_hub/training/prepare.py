@@ -7,6 +7,7 @@ The sources and the bucketing themselves live in `seq2seq_hub.data`; this module
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,15 @@ def _limit(split: Any, count: int) -> Any:
 
 
 def _load_split(cfg: TrainConfig, split: str) -> Any:
+    try:
+        return _read_split(cfg, split)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as err:  # a binary, truncated or damaged file
+        files = {"train": cfg.train_files, "validation": cfg.valid_files, "test": cfg.test_files}[split]
+        source = {"multi30k": cfg.data_dir, "files": files, "hub": cfg.hub_dataset}[cfg.dataset]
+        raise TrainingError(f"cannot read the {split} data from {source}: {str(err) or type(err).__name__}") from None
+
+
+def _read_split(cfg: TrainConfig, split: str) -> Any:
     if cfg.dataset == "multi30k":
         return load_multi30k(cfg.data_dir, split, cfg.src_lang, cfg.tgt_lang)
     if cfg.dataset == "files":

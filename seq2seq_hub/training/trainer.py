@@ -9,7 +9,6 @@ The data (`prepare.py`), checkpoints (`checkpoints.py`), the state (`state.py`),
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,16 +24,26 @@ from ..hub import push_folder
 from ..model import Seq2SeqModel
 from ..schedules import learning_rate_scale, teacher_forcing_ratio
 from ..translator import Translator
-from .checkpoints import atomic_write_text, average_weights, keep_for_averaging, latest_checkpoint, load_checkpoint
+from .checkpoints import (
+    AVERAGING_DIR,
+    atomic_write_text,
+    average_weights,
+    keep_for_averaging,
+    latest_checkpoint,
+    list_checkpoints,
+    remove,
+)
 from .checkpoints import save_checkpoint as write_checkpoint
 from .config import TrainConfig
-from .distributed import barrier, dist_info, pick_device, process_group, share_decisions
+from .distributed import all_ranks_agree, barrier, dist_info, pick_device, process_group, share_decisions
 from .errors import TrainingError
 from .evaluation import test_scores, translation_scores, validation_scores
 from .model_folder import MODEL_DIR, RunFacts, write_model_folder
 from .model_setup import build_model, build_optimizer
+from .output_lock import own_output_dir
 from .prepare import TOKENIZER_DIR, PreparedData, prepare_data
-from .run_log import METRICS_FILE, MetricsLog, StepResult, TrainWindow
+from .resume import check_resume_config, load_newest_intact
+from .run_log import METRICS_FILE, TENSORBOARD_DIR, MetricsLog, StepResult, TrainWindow
 from .state import TrainingState
 
 FINAL_METRICS_FILE = "final_metrics.json"
@@ -66,15 +75,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> Path:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        """Train under the output folder's lock (one run at a time); returns the model folder."""
         with process_group(self.world, self.device):
-            return self._run()
+            with own_output_dir(self.output_dir, is_main=self.is_main, world=self.world, device=self.device):
+                return self._run()
 
     def _run(self) -> Path:
-        checkpoint = self._claim_output_dir()
+        checkpoints = self._claim_output_dir()
         self.prepare_data()
         self.build_model()
-        self.state = self._start_state(checkpoint)
+        self.state = self._start_state(checkpoints)
         self.metrics_log = MetricsLog(self.output_dir, enabled=self.is_main, tensorboard=self.cfg.tensorboard)
         if self.metrics_log.warning:
             self._log(self.metrics_log.warning)
@@ -86,22 +96,23 @@ class Trainer:
         finally:
             self.metrics_log.close()
 
-    def _claim_output_dir(self) -> Path | None:
-        """The checkpoint to resume from. A fresh run clears what an earlier one left; a run is not overwritten."""
-        checkpoint = latest_checkpoint(self.output_dir)
-        if checkpoint is None and not self.resume and self.is_main:
-            for stale in (METRICS_FILE, TOKENIZER_DIR):
-                path = self.output_dir / stale
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-        elif checkpoint is not None and not self.resume:
+    def _claim_output_dir(self) -> list[Path]:
+        """The checkpoints to resume from, newest first, once the configuration may continue them. A run is
+        not overwritten; a fresh one (or --resume without a checkpoint) clears what an earlier one left."""
+        checkpoints = list_checkpoints(self.output_dir)
+        if checkpoints and not self.resume:
             raise TrainingError(
-                f"{self.output_dir} already holds a run (checkpoint {checkpoint.name}); pass --resume to continue "
-                "it, or choose another --output_dir"
+                f"{self.output_dir} already holds a run (checkpoint {checkpoints[0].name}); pass --resume to "
+                "continue it, or choose another --output_dir"
             )
-        return checkpoint
+        if checkpoints:
+            check_resume_config(checkpoints, self.cfg, self._log)
+            return checkpoints
+        if self.resume:
+            self._log(f"--resume: no checkpoint in {self.output_dir}; starting from scratch")
+        if self.is_main:
+            remove(self.output_dir, (METRICS_FILE, TOKENIZER_DIR, AVERAGING_DIR, TENSORBOARD_DIR, FINAL_METRICS_FILE))
+        return []
 
     def prepare_data(self) -> None:
         """Load, tokenize and bucket the data (rank 0 first: it trains the tokenizer the others reuse)."""
@@ -132,15 +143,21 @@ class Trainer:
             + (f" x {self.world} processes" if self.world > 1 else "")
         )
 
-    def _start_state(self, checkpoint: Path | None) -> TrainingState:
-        if not self.resume:
+    def _start_state(self, checkpoints: list[Path]) -> TrainingState:
+        """A new state, or the newest intact checkpoint's (weights and optimizer loaded, RNG restored)."""
+        if not checkpoints:
             return TrainingState()
-        if checkpoint is None:
-            self._log(f"--resume: no checkpoint in {self.output_dir}; starting from scratch")
-            return TrainingState()
-        state = load_checkpoint(checkpoint, model=self.model, optimizer=self.optimizer, device=self.device)
+        state = load_newest_intact(
+            checkpoints,
+            model=self.model,
+            optimizer=self.optimizer,
+            model_config=self.model_config,
+            device=self.device,
+            log=self._log,
+        )
+        for group in self.optimizer.param_groups:  # loaded with the checkpoint's; these may change on resume
+            group.update(betas=self.cfg.betas, weight_decay=self.cfg.weight_decay)
         state.restore_rng(self.device)
-        self._log(f"resumed from {checkpoint.name} (step {state.step}, epoch {state.epoch})")
         return state
 
     # ------------------------------------------------------------------ the loop
@@ -205,7 +222,7 @@ class Trainer:
                 label_smoothing=cfg.label_smoothing,
             ).loss
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not all_ranks_agree(self.world, bool(torch.isfinite(loss)), self.device):  # every rank skips, or none
             return self._nonfinite(step, "loss")
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         if self.scaler:
