@@ -60,7 +60,8 @@ class Context:
     report: Report
     model_dir: Path
     tokenizer: Seq2SeqTokenizer
-    translator: Translator | None  # None when there is no trained model: the decoding sections are skipped
+    translator: Translator | None  # one model (an ensemble's first member); None: no trained model, no decoding
+    flagship: Translator | None  # the model folder as shipped: the single model, or the whole ensemble
     src: list[list[int]]  # tokenized training sources
     tgt: list[list[int]]  # tokenized training targets
     test_src: list[str]
@@ -101,7 +102,7 @@ def add_run_header(report: Report, args: argparse.Namespace, device: torch.devic
 
 def load_model_or_tokenizer(model_dir: Path, device: torch.device, report: Report):
     """The trained model's translator and tokenizer, or (None, a tokenizer trained here) when there is none."""
-    if (model_dir / "model.safetensors").is_file():
+    if (model_dir / "config.json").is_file():
         translator = Translator.from_pretrained(model_dir, device=device)
         return translator, translator.tokenizer
     report.add(f"(no trained model at {model_dir}: decoding sections skipped; tokenizer trained here)")
@@ -119,7 +120,11 @@ def build_context(args: argparse.Namespace, command: list[str]) -> Context:
     report = Report()
     add_run_header(report, args, device, command)
     model_dir = Path(args.model)
-    translator, tokenizer = load_model_or_tokenizer(model_dir, device, report)
+    flagship, tokenizer = load_model_or_tokenizer(model_dir, device, report)
+    translator = flagship
+    if flagship is not None and len(flagship.members) > 1:  # implementation speed: one model against the naive one
+        translator = Translator(flagship.members[0], tokenizer, generation_options=flagship.generation_options)
+        report.add(f"({model_dir.name} is an ensemble of {len(flagship.members)}: speed tables use its first member)")
     src, tgt, test_src, test_ref = load_data(tokenizer, 0)
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16)
@@ -136,6 +141,7 @@ def build_context(args: argparse.Namespace, command: list[str]) -> Context:
         model_dir=model_dir,
         tokenizer=tokenizer,
         translator=translator,
+        flagship=flagship,
         src=src,
         tgt=tgt,
         test_src=test_src,

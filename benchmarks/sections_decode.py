@@ -91,29 +91,37 @@ def batched_decoding(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------- section: latency
+def _latency(ctx: Context, translator, label: str, sentences: list[str], repeats: int) -> None:
+    translator.translate(sentences[0], beam_size=5)
+    times = []
+    for _ in range(repeats):
+        for s in sentences:
+            start = time.perf_counter()
+            translator.translate(s, beam_size=5)
+            sync(ctx.device)
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    ctx.report.add(
+        f"### Single-sentence latency, beam 5, {label}, {len(sentences)} fifteen-word sentences x "
+        f"{repeats}: p50 **{p50:.1f} ms**, p95 **{p95:.1f} ms**"
+    )
+    ctx.report.add()
+
+
 def single_sentence_latency(ctx: Context) -> None:
-    """p50 / p95 latency of beam-5 decoding of one fifteen-word sentence, float32 and bf16 autocast."""
+    """p50 / p95 latency of beam-5 decoding of one fifteen-word sentence, float32 and bf16 autocast; and
+    of the shipped ensemble when the model folder is one."""
     translator, repeats = ctx.translator, max(ctx.args.repeats, 2)
     fifteen = [s for s in ctx.test_src if len(s.split()) == 15][:20] or ctx.test_src[:20]
     for dtype, label in ((None, "float32"), (BF16, "bf16 autocast")):
         translator.compute_dtype = dtype
-        translator.translate(fifteen[0], beam_size=5)
-        times = []
-        for _ in range(repeats):
-            for s in fifteen:
-                start = time.perf_counter()
-                translator.translate(s, beam_size=5)
-                sync(ctx.device)
-                times.append((time.perf_counter() - start) * 1000)
-        times.sort()
-        p50 = statistics.median(times)
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        ctx.report.add(
-            f"### Single-sentence latency, beam 5, {label}, {len(fifteen)} fifteen-word sentences x "
-            f"{repeats}: p50 **{p50:.1f} ms**, p95 **{p95:.1f} ms**"
-        )
-        ctx.report.add()
+        _latency(ctx, translator, label, fifteen, repeats)
     translator.compute_dtype = None
+    if ctx.flagship is not translator:
+        members = len(ctx.flagship.members)
+        _latency(ctx, ctx.flagship, f"float32, the {ctx.model_dir.name} ensemble of {members}", fifteen, repeats)
 
 
 # ---------------------------------------------------------------------- section: scaling
