@@ -312,3 +312,12 @@ def test_the_lock_is_held_for_the_block_and_released_after(tmp_path):
             pass  # only the first process of several takes the lock
     with own_output_dir(tmp_path / "run", is_main=True, world=1, device=cpu):
         pass
+
+
+def test_a_mistyped_option_is_one_line_with_the_nearest_name(tmp_path):
+    result = train(tmp_path / "run", "--model.hidden_sise", "3", env=subprocess_env(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: unrecognized arguments: --model.hidden_sise 3 (did you mean --model.hidden_size?); "
+        "see training/train.py --help"
+    ]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -295,8 +296,22 @@ def _field_comments(cls) -> dict[str, str]:
     return comments
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Command-line mistakes in one line (with the nearest known option for a typo), not a page of usage."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            known = [s for action in self._actions for s in action.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                if word.startswith("--") and close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        self.exit(2, f"error: {message}; see training/train.py --help\n")
+
+
 def build_train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="training/train.py",
         description="Train an attention seq2seq translation model; writes a Hub-format model folder.",
     )
