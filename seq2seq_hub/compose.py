@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 
 from .averaging import average_weights, run_weights
-from .card import render_model_card
+from .card import read_model_card, render_model_card
 from .translator import Translator
 
+MEMBER_FACTS = ("reproduce", "training time", "hardware", "steps")  # what an ensemble's card says of each member
 SAVE_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -39,9 +40,13 @@ def build_ensemble(models: list[str | os.PathLike], output: str | os.PathLike, d
     """
     if len(models) < 2:
         raise ValueError(f"an ensemble needs at least two models, got {len(models)}")
-    translator = Translator.ensemble([Translator.from_pretrained(m) for m in models])
+    members = [Translator.from_pretrained(m) for m in models]
     facts = {"made by": "seq2seq-hub ensemble of " + ", ".join(str(m) for m in models)}
-    return _save(translator, output, dtype, facts)
+    for i, (name, member) in enumerate(zip(models, members), start=1):
+        told = read_model_card(member.card).training
+        said = "; ".join(f"{key}: {told[key]}" for key in MEMBER_FACTS if key in told)
+        facts[f"member {i}"] = f"{name}" + (f" ({said})" if said else "")
+    return _save(Translator.ensemble(members), output, dtype, facts)
 
 
 def build_average(
