@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from hostile import HOSTILE  # noqa: E402
 
 import app  # noqa: E402
-from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
+from seq2seq_hub import Hypothesis, Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
 from seq2seq_hub.card import CardInfo, read_model_card, render_model_card  # noqa: E402
 from seq2seq_hub.decoding import DecodingOptions  # noqa: E402
 from seq2seq_hub.demo import layout  # noqa: E402
@@ -425,11 +425,16 @@ def test_the_page_and_its_api_start_from_the_model_decoding_defaults(demo_transl
 
 
 def test_api_returns_translation_heatmap_nbest_and_confidences(client):
-    text, notice, plot, table, confidence, result, *_ = _translate(
+    text, notice, heatmap, table, confidence, result, *_ = _translate(
         client, strategy="beam", beam_size=4, num_return_sequences=3
     )
     assert isinstance(text, str) and text == result["text"] and notice == ""
-    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    # The heatmap is an HTML table (it was a matplotlib PNG): a row per merged target word, a cell per source word.
+    shown = heatmap_data(
+        Hypothesis(text, 0.0, result["tokens"], src_tokens=result["src_tokens"], attention=result["attention"])
+    )
+    assert isinstance(heatmap, str) and heatmap.startswith('<div class="attn">')
+    assert heatmap.count("<td ") == len(shown.tgt_labels) * len(shown.src_labels) > 0
     assert table["headers"] == ["#", "translation", "score", "log-prob", "tokens"]
     assert [row[0] for row in table["data"]] == [1, 2, 3] and table["data"][0][1] == text
     tokens, src_tokens, attention = result["tokens"], result["src_tokens"], result["attention"]
@@ -581,7 +586,7 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
             page.locator("#translate-button").click()
             output = page.locator("#translation textarea")
             expect(output).not_to_have_value("", timeout=20_000)
-            expect(page.locator("#heatmap img")).to_be_visible(timeout=20_000)
+            expect(page.locator("#heatmap table")).to_be_visible(timeout=20_000)
             expect(page.locator(".wrap.pending, .wrap.generating")).to_have_count(0, timeout=20_000)
             assert output.input_value().startswith('<b id="injected">')  # the prefix, shown as text
             expect(page.locator("#nbest")).to_contain_text('<b id="injected">')
@@ -589,14 +594,17 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
             assert page.locator("#confidence").inner_text().strip()
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
 
-            heatmap = page.locator("#heatmap img")
+            heatmap = page.locator("#heatmap .attn")
+            cell = page.locator("#heatmap td").first
+            cell.hover()  # the cell's title (source word → target word: weight) is read out under the table
+            expect(page.locator("#heatmap .attn-readout")).to_have_text(cell.get_attribute("title"))
             for action in (
                 lambda: page.get_by_label("Merge subwords into words").uncheck(),
                 lambda: page.locator('#nbest [data-testid="cell-1-1"]').click(),
             ):
-                shown = heatmap.get_attribute("src")
+                shown = heatmap.inner_html()
                 action()  # unmerged subwords, then the second hypothesis: a new heatmap each time
-                _wait_until(lambda old=shown: heatmap.get_attribute("src") != old, "the heatmap was not redrawn")
+                _wait_until(lambda old=shown: heatmap.inner_html() != old, "the heatmap was not redrawn")
 
             page.locator("#target-prefix textarea").fill("Two dogs")
             source.fill("Zwei Hunde spielen im Schnee.")

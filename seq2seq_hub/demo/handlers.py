@@ -1,5 +1,5 @@
-"""handlers.py: the functions the page's events call: translate (request -> translator -> views), and
-redrawing the heatmap and confidences for another n-best entry or with subwords unmerged.
+"""handlers.py: the functions the page's events call: translate (request -> batched translator -> views),
+and redrawing the heatmap and confidences for another n-best entry or with subwords unmerged.
 
 Library and request errors become `gr.Error` toasts with the message escaped; anything unexpected is
 logged and shown as one sentence.
@@ -14,9 +14,10 @@ from typing import Any
 
 import gradio as gr
 
+from .batching import BatchingTranslator
 from .panel import language_name
 from .requests import parse_request
-from .views import confidence_spans, heatmap_figure, nbest_rows, notice_markdown, result_json
+from .views import confidence_spans, heatmap_html, nbest_rows, notice_markdown, result_json
 
 logger = logging.getLogger("seq2seq_hub.demo")
 
@@ -26,10 +27,14 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(html.escape(message, quote=False), print_exception=False)
 
 
-def translate_handler(translator: Any) -> Callable[..., tuple]:
+def translate_handler(translator: Any, max_batch_size: int = 16) -> Callable[..., tuple]:
     """The `translate` event of a page around `translator`: keyword arguments named as the API's
-    parameters (see `layout.decoding_controls`) in; the seven outputs of `layout.build_demo` out."""
+    parameters (see `layout.decoding_controls`) in; the seven outputs of `layout.build_demo` out.
+
+    Requests that arrive together are decoded together (up to `max_batch_size` at once, see
+    `BatchingTranslator`); each caller renders its own views."""
     cfg = translator.config
+    batcher = BatchingTranslator(translator, max_batch_size=max_batch_size)
     defaults = translator.generation_options
     source_language = language_name(cfg.src_lang)
 
@@ -38,7 +43,7 @@ def translate_handler(translator: Any) -> Callable[..., tuple]:
             request = parse_request(
                 **raw, defaults=defaults, max_target_length=cfg.max_target_length, source_language=source_language
             )
-            hyp = translator.translate(request.text, options=request.options, prefix=request.prefix)[0]
+            hyp = batcher.translate(request.text, request.options, request.prefix)
         except (ValueError, TypeError) as err:  # InputError, and the library's own argument checks
             raise user_error(str(err)) from None
         except Exception:
@@ -47,13 +52,14 @@ def translate_handler(translator: Any) -> Callable[..., tuple]:
         return (
             hyp.text,
             notice_markdown(request.notices, hyp, cfg.max_source_length),
-            heatmap_figure(hyp, request.merge),
+            heatmap_html(hyp, request.merge),
             nbest_rows(hyp),
             confidence_spans(hyp),
             result_json(hyp),
             (hyp, 0),  # the state: the result and the n-best row shown
         )
 
+    translate.batcher = batcher  # type: ignore[attr-defined]  # for tests and monitoring
     return translate
 
 
@@ -64,7 +70,7 @@ def show(state, merge, row=None):
     hyp, index = state
     hyps = hyp.nbest or [hyp]
     index = index if row is None else min(max(row, 0), len(hyps) - 1)
-    return heatmap_figure(hyps[index], bool(merge), rank=index + 1), confidence_spans(hyps[index]), (hyp, index)
+    return heatmap_html(hyps[index], bool(merge), rank=index + 1), confidence_spans(hyps[index]), (hyp, index)
 
 
 def select_row(state, merge, evt: gr.SelectData):

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from .handlers import select_row, show, translate_handler
+from .heatmap import HEATMAP_CSS, HEATMAP_JS
 from .panel import language_name, model_markdown
 from .requests import CAPS, control_values, max_length_cap
 from .views import CONFIDENCE_LEVELS, NBEST_HEADERS
@@ -22,7 +23,8 @@ CHECKOUT = Path(__file__).resolve().parents[2]  # the repository (the Space) thi
 EXAMPLES_FILE = CHECKOUT / "data" / "multi30k" / "test_2016_flickr.de.gz"
 NUM_EXAMPLES = 8
 QUEUE_MAX_SIZE = 32  # requests waiting beyond this are turned away ("queue is full")
-CONCURRENCY_LIMIT = 2  # translations running at once (the model is shared and read-only)
+CONCURRENCY_LIMIT = 16  # translate events in progress at once; they share model calls (see MAX_BATCH_SIZE)
+MAX_BATCH_SIZE = 16  # most requests decoded in one model call (`batching.BatchingTranslator`)
 CSS = """
 #translation textarea { font-size: 1.1em; }
 """
@@ -133,7 +135,16 @@ def _result_views() -> dict[str, Any]:
     with gr.Row():
         with gr.Column():
             merge = gr.Checkbox(value=True, label="Merge subwords into words")
-            heatmap = gr.Plot(label="Attention heatmap", format="png", elem_id="heatmap")
+            heatmap = gr.HTML(
+                label="Attention heatmap",
+                show_label=True,
+                container=True,
+                padding=True,
+                apply_default_css=False,
+                css_template=HEATMAP_CSS,
+                js_on_load=HEATMAP_JS,
+                elem_id="heatmap",
+            )
     table = gr.Dataframe(
         headers=NBEST_HEADERS,
         datatype=["number", "str", "number", "number", "number"],
@@ -148,8 +159,13 @@ def _result_views() -> dict[str, Any]:
     return {"merge": merge, "heatmap": heatmap, "table": table, "details": details}
 
 
-def build_demo(translator: Any) -> gr.Blocks:
-    """The Gradio app around one loaded `Translator`; its translate event is the API endpoint `translate`."""
+def build_demo(
+    translator: Any, concurrency_limit: int = CONCURRENCY_LIMIT, max_batch_size: int = MAX_BATCH_SIZE
+) -> gr.Blocks:
+    """The Gradio app around one loaded `Translator`; its translate event is the API endpoint `translate`.
+
+    Up to `concurrency_limit` translate events run at once, and those waiting for the model together are
+    decoded in one call of up to `max_batch_size` requests."""
     cfg = translator.config
     src_name, tgt_name = language_name(cfg.src_lang), language_name(cfg.tgt_lang)
     start = control_values(translator.generation_options, cfg.max_target_length)
@@ -173,14 +189,14 @@ def build_demo(translator: Any) -> gr.Blocks:
         views = _result_views()
         gr.on(
             triggers=[page["button"].click, page["source"].submit],
-            fn=translate_handler(translator),
+            fn=translate_handler(translator, max_batch_size=max_batch_size),
             inputs_kwargs={"text": page["source"], **controls, "merge": views["merge"]},  # the API's parameters
             outputs=[page["output"], page["notice"], views["heatmap"], views["table"], page["confidence"]]
             + [views["details"], state],
             api_name="translate",
             api_description=f"Translate {src_name} text to {tgt_name}.",
             preprocess=False,  # the handler validates the raw payloads: an API call cannot slip in a non-string
-            concurrency_limit=CONCURRENCY_LIMIT,
+            concurrency_limit=concurrency_limit,
         )
         redrawn = [views["heatmap"], page["confidence"], state]
         views["table"].select(select_row, [state, views["merge"]], redrawn, api_visibility="private")

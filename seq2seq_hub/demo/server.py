@@ -13,7 +13,7 @@ import sys
 import gradio as gr
 
 from ..translator import Translator
-from .layout import CHECKOUT, CONCURRENCY_LIMIT, CSS, QUEUE_MAX_SIZE, THEME, build_demo
+from .layout import CHECKOUT, CONCURRENCY_LIMIT, CSS, MAX_BATCH_SIZE, QUEUE_MAX_SIZE, THEME, build_demo
 
 DEFAULT_MODEL = CHECKOUT / "models" / "multi30k-de-en"
 
@@ -31,7 +31,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--offline", action="store_true", help="use only local folders and the Hub cache (as HF_HUB_OFFLINE=1 does)"
     )
+    serving = parser.add_argument_group("serving (defaults measured with benchmarks/load.py)")
+    serving.add_argument(
+        "--concurrency-limit",
+        type=_positive,
+        default=CONCURRENCY_LIMIT,
+        help=f"translate requests in progress at once (default {CONCURRENCY_LIMIT})",
+    )
+    serving.add_argument(
+        "--max-batch-size",
+        type=_positive,
+        default=MAX_BATCH_SIZE,
+        help=f"most requests decoded in one model call (default {MAX_BATCH_SIZE})",
+    )
+    serving.add_argument(
+        "--queue-size",
+        type=_positive,
+        default=QUEUE_MAX_SIZE,
+        help=f"requests that may wait; more are turned away (default {QUEUE_MAX_SIZE})",
+    )
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def load_translator(model: str, device: str | None = None, offline: bool = False) -> Translator:
@@ -41,9 +70,9 @@ def load_translator(model: str, device: str | None = None, offline: bool = False
     return Translator.from_pretrained(model, device=device, local_files_only=offline)
 
 
-def serve(demo: gr.Blocks, host: str, port: int, **launch_kwargs):
+def serve(demo: gr.Blocks, host: str, port: int, queue_size: int = QUEUE_MAX_SIZE, **launch_kwargs):
     """Queue requests (limited concurrency, bounded queue) and start the server."""
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
+    demo.queue(max_size=queue_size, default_concurrency_limit=CONCURRENCY_LIMIT)
     return demo.launch(server_name=host, server_port=port, theme=THEME, css=CSS, **launch_kwargs)
 
 
@@ -56,5 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         hint = " (pass --model FOLDER_OR_HUB_ID or set SEQ2SEQ_MODEL)" if args.model == str(DEFAULT_MODEL) else ""
         print(f"error: cannot load the model {args.model!r}: {message}{hint}", file=sys.stderr)
         return 2
-    serve(build_demo(translator), args.host, args.port)
+    demo = build_demo(translator, concurrency_limit=args.concurrency_limit, max_batch_size=args.max_batch_size)
+    serve(demo, args.host, args.port, queue_size=args.queue_size)
     return 0

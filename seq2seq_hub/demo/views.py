@@ -1,7 +1,9 @@
-"""views.py: what the page shows of a `Hypothesis`: the attention heatmap (data and figure), the n-best
-rows, per-token confidence spans, the result JSON and the notices under the translation.
+"""views.py: what the page shows of a `Hypothesis`: the attention heatmap (data, HTML table, and a
+matplotlib figure for use outside the page), the n-best rows, per-token confidence spans, the result JSON
+and the notices under the translation.
 
-Plain functions of a hypothesis (the figure is drawn by `seq2seq_hub.plotting`); imports no gradio.
+Plain functions of a hypothesis (the table is built by `heatmap`, the figure drawn by
+`seq2seq_hub.plotting`); imports no gradio.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..plotting import attention_figure, merge_subwords
+from .heatmap import attention_table
 
 if TYPE_CHECKING:
     from .. import Hypothesis
@@ -62,10 +65,21 @@ def heatmap_data(hyp: Hypothesis, merge: bool = True) -> HeatmapData:
     return HeatmapData(src_labels=src, tgt_labels=tgt, weights=weights)
 
 
-def heatmap_figure(hyp: Hypothesis, merge: bool = True, rank: int = 1):
-    """A matplotlib Figure of `heatmap_data(hyp, merge)` (source across, translation down)."""
+def heatmap_title(rank: int, merge: bool) -> str:
+    return f"hypothesis {rank}" + ("" if merge else "  (▁ marks the start of a word)")
+
+
+def heatmap_html(hyp: Hypothesis, merge: bool = True, rank: int = 1) -> str:
+    """The page's heatmap: `heatmap_data(hyp, merge)` as an HTML table (source across, translation down)."""
     data = heatmap_data(hyp, merge)
-    title = f"hypothesis {rank}" + ("" if merge else "  (▁ marks the start of a word)")
+    return attention_table(data.src_labels, data.tgt_labels, data.weights, title=heatmap_title(rank, merge))
+
+
+def heatmap_figure(hyp: Hypothesis, merge: bool = True, rank: int = 1):
+    """A matplotlib Figure of `heatmap_data(hyp, merge)` (source across, translation down), for notebooks
+    and reports; the page shows `heatmap_html`."""
+    data = heatmap_data(hyp, merge)
+    title = heatmap_title(rank, merge)
     return attention_figure(
         data.src_labels, data.tgt_labels, data.weights, merge=False, title=title, max_width=HEATMAP_MAX_WIDTH
     )

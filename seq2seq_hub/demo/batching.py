@@ -1,0 +1,136 @@
+"""batching.py: a micro-batcher in front of one `Translator`, so that visitors who ask at the same time
+share one model call. Requests wait in a list; one decoding thread takes all that are waiting (up to a
+batch size) and makes one `translate(list_of_texts, options=...)` per group of equal `DecodingOptions`.
+
+Knows nothing of gradio or of the page; `handlers` calls it from the server's worker threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .. import Hypothesis
+    from ..decoding import DecodingOptions
+
+
+@dataclass(eq=False)
+class Job:
+    """One caller's request and, once decoded, its outcome (a hypothesis or the error to raise)."""
+
+    text: str
+    options: DecodingOptions
+    prefix: str | None = None
+    result: Hypothesis | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, result: Hypothesis | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error = result, error
+        self.done.set()
+
+
+def batch_key(job: Job) -> Hashable:
+    """Jobs with equal keys are decoded in one call. Seeded sampling is decoded on its own: its random
+    numbers come from one generator per call, so a neighbour in the batch would change its samples."""
+    if job.options.search == "sample" and job.options.seed is not None:
+        return ("alone", id(job))
+    return ("options", job.options)
+
+
+def group_jobs(jobs: list[Job]) -> list[list[Job]]:
+    """`jobs` grouped by `batch_key`, groups in order of their first job, jobs in arrival order."""
+    groups: dict[Hashable, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(batch_key(job), []).append(job)
+    return list(groups.values())
+
+
+class BatchingTranslator:
+    """Thread-safe `translate(text, options, prefix) -> Hypothesis` that batches concurrent callers.
+
+    One decoding thread (started with the first request) owns the model: it takes up to
+    `max_batch_size` waiting jobs, oldest first, decodes them group by group (see `batch_key`) and hands
+    every job its outcome. Requests that arrive meanwhile wait for the next batch; a lone request is
+    decoded at once, with no waiting window. When a group's call fails, its jobs are decoded one by one,
+    so only the request at fault gets the error. (One thread, not whichever caller is free: the model's
+    memory is then allocated by one thread, which keeps the server's memory from creeping up.)
+    """
+
+    def __init__(self, translator: Any, max_batch_size: int = 16):
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
+        self.translator = translator
+        self.max_batch_size = max_batch_size
+        self._pending: list[Job] = []
+        self._arrived = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting to be taken into a batch."""
+        with self._arrived:
+            return len(self._pending)
+
+    def translate(self, text: str, options: DecodingOptions, prefix: str | None = None) -> Hypothesis:
+        """The best hypothesis (with its n-best list) for one text; raises what `Translator.translate`
+        raised for it."""
+        job = Job(text, options, prefix)
+        with self._arrived:
+            self._pending.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="translate-batches", daemon=True)
+                self._worker.start()
+            self._arrived.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _serve(self) -> None:
+        """The decoding thread: batch after batch, for as long as the process lives."""
+        while True:
+            with self._arrived:
+                while not self._pending:
+                    self._arrived.wait()
+                batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
+            try:
+                self.decode(batch)
+            except BaseException as err:  # decode never raises, short of the interpreter going down
+                for job in batch:
+                    if not job.done.is_set():
+                        job.finish(error=RuntimeError(f"the translation was interrupted: {err!r}"))
+                with self._arrived:
+                    self._worker = None  # the next request starts another
+                raise
+
+    def decode(self, batch: list[Job]) -> None:
+        """Give every job of `batch` its outcome (never raises)."""
+        for group in group_jobs(batch):
+            try:
+                self._decode_group(group)
+            except Exception as err:  # handed to the caller, who turns it into a message
+                if len(group) == 1:
+                    group[0].finish(error=err)
+                else:  # find the request at fault
+                    for job in group:
+                        self._decode_alone(job)
+
+    def _decode_group(self, group: list[Job]) -> None:
+        prefixes = [job.prefix or "" for job in group]
+        hyps = self.translator.translate(
+            [job.text for job in group], options=group[0].options, prefix=prefixes if any(prefixes) else None
+        )
+        assert len(hyps) == len(group)
+        for job, hyp in zip(group, hyps):
+            job.finish(result=hyp)
+
+    def _decode_alone(self, job: Job) -> None:
+        try:
+            self._decode_group([job])
+        except Exception as err:
+            job.finish(error=err)
