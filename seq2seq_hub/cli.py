@@ -18,8 +18,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dtype",
         default="float32",
-        choices=["float32", "bfloat16"],
-        help="bfloat16: autocast decoding (faster on CPUs with bf16 units, same BLEU here)",
+        choices=["float32", "bfloat16", "int8"],
+        help="bfloat16: autocast decoding (faster on CPUs with bf16 units, same BLEU here); "
+        "int8: int8 matrix products on the CPU (about twice as fast as float32 here, same BLEU)",
     )
 
 

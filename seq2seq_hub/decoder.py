@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .attention import BahdanauAttention, LuongAttention
 from .config import Seq2SeqConfig
+from .quantize import Int8Weight, int8_enabled, linear
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
 
@@ -38,18 +39,18 @@ class DecoderWeights:
 
     Views of the nn.LSTM / nn.GRU and nn.Linear parameters, so autograd accumulates each gradient once
     per batch rather than once per step; under autocast they are cast once here instead of at every
-    step. G is 4 for an LSTM, 3 for a GRU.
+    step. `Decoder.quantize_int8` keeps one whose matrices are `Int8Weight`s. G is 4 for an LSTM, 3 for a GRU.
     """
 
-    emb: Tensor  # (G*H, E) layer 0's input weights for the target embedding
-    context: Tensor | None  # (G*H, C) layer 0's input weights for the Bahdanau context
-    w_ih: list[Tensor]  # per layer (G*H, input size); layer 0's is split into the two above
-    w_hh: list[Tensor]  # per layer (G*H, H)
+    emb: Tensor | Int8Weight  # (G*H, E) layer 0's input weights for the target embedding
+    context: Tensor | Int8Weight | None  # (G*H, C) layer 0's input weights for the Bahdanau context
+    w_ih: list[Tensor | Int8Weight]  # per layer (G*H, input size); layer 0's is split into the two above
+    w_hh: list[Tensor | Int8Weight]  # per layer (G*H, H)
     x_bias: list[Tensor]  # per layer (G*H,): b_ih + b_hh for an LSTM, b_ih for a GRU
     b_hh: list[Tensor] | None  # GRU: per layer (G*H,), applied inside the reset gate
-    pre_output: Tensor  # (E, readout features)
+    pre_output: Tensor | Int8Weight  # (E, readout features)
     pre_output_bias: Tensor  # (E,)
-    output: Tensor  # (V, E), the target embedding when tied
+    output: Tensor | Int8Weight  # (V, E), the target embedding when tied
     output_bias: Tensor  # (V,)
 
 
@@ -113,6 +114,7 @@ class Decoder(nn.Module):
         self.tied = config.tie_embeddings
         self.output = None if self.tied else nn.Linear(e, config.tgt_vocab_size, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(config.tgt_vocab_size))
+        self.int8_weights: DecoderWeights | None = None  # int8 copies, used inside `int8_decoding()`
 
     # ------------------------------------------------------------------ pieces shared by every path
     def prepare_memory(self, memory: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -120,7 +122,10 @@ class Decoder(nn.Module):
         return (memory, None) if self.attention is None else self.attention.prepare(memory)
 
     def weights(self) -> DecoderWeights:
-        """The step-wise code's view of the parameters; cast once to the autocast dtype when autocast is on."""
+        """The step-wise code's view of the parameters; cast once to the autocast dtype when autocast is on;
+        the int8 copies (`quantize_int8`) inside `int8_decoding()`."""
+        if self.int8_weights is not None and int8_enabled():
+            return self.int8_weights
         rnn, e, layers = self.rnn, self.embedding.embedding_dim, self.rnn.num_layers
         lstm = rnn.mode == "LSTM"
         w_ih = [getattr(rnn, f"weight_ih_l{i}") for i in range(layers)]
@@ -150,6 +155,24 @@ class Decoder(nn.Module):
 
         return DecoderWeights(**{name: cast(value) for name, value in vars(weights).items()})
 
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) int8 copies of the step-wise matrices, for `int8_decoding()`; biases stay float."""
+        self.int8_weights = None
+        if not enabled:
+            return
+        with torch.no_grad(), torch.autocast(self.output_bias.device.type, enabled=False):
+            w = self.weights()
+        q = Int8Weight.from_float
+        self.int8_weights = replace(
+            w,
+            emb=q(w.emb),
+            context=None if w.context is None else q(w.context),
+            w_ih=w.w_ih[:1] + [q(m) for m in w.w_ih[1:]],  # layer 0's serves as emb / context above
+            w_hh=[q(m) for m in w.w_hh],
+            pre_output=q(w.pre_output),
+            output=q(w.output),
+        )
+
     def readout(self, rnn_out: Tensor, context: Tensor | None, emb: Tensor, weights: DecoderWeights) -> Tensor:
         """(..., H), (..., C), (..., E) -> logits (..., V). Runs over all steps at once when it can."""
         if self.kind == "bahdanau":
@@ -158,8 +181,8 @@ class Decoder(nn.Module):
             features = torch.cat([rnn_out, context], dim=-1)
         else:
             features = torch.cat([rnn_out, emb], dim=-1)
-        pre = self.dropout(torch.tanh(F.linear(features, weights.pre_output, weights.pre_output_bias)))  # (..., E)
-        return F.linear(pre, weights.output, weights.output_bias)  # (..., E) -> (..., V)
+        pre = self.dropout(torch.tanh(linear(features, weights.pre_output, weights.pre_output_bias)))  # (..., E)
+        return linear(pre, weights.output, weights.output_bias)  # (..., E) -> (..., V)
 
     # ------------------------------------------------------------------ the recurrent cell, one step at a time
     # The step-wise paths run the RNN's own parameters (self.rnn.weight_ih_l0, ...) through explicit cell
@@ -168,15 +191,15 @@ class Decoder(nn.Module):
     # context and recurrent matmuls. Same numbers as nn.LSTM / nn.GRU up to float rounding (tested).
     @staticmethod
     def _cell(
-        x_gates: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None
+        x_gates: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor | Int8Weight, b_hh: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
         """One LSTM / GRU cell step: input-side pre-activations (B, G*H), h (B, H), c (B, H) -> new h, c."""
         if c is not None:  # LSTM: gates i, f, g, o; both biases are already in x_gates
-            i, f, g, o = torch.addmm(x_gates, h, w_hh.t()).chunk(4, dim=1)
+            i, f, g, o = linear(h, w_hh, x_gates).chunk(4, dim=1)  # x_gates + h @ w_hh^T
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return torch.sigmoid(o) * torch.tanh(c), c
         xr, xz, xn = x_gates.chunk(3, dim=1)  # GRU: gates r, z, n; b_hh stays inside the reset gate
-        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=1)
+        hr, hz, hn = linear(h, w_hh, b_hh).chunk(3, dim=1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
         return n + z * (h - n), None  # (1 - z) * n + z * h
@@ -190,7 +213,7 @@ class Decoder(nn.Module):
         for layer, (h, c) in enumerate(zip(hs, cs)):
             if layer > 0:
                 below = F.dropout(new_h[-1], self.rnn.dropout, self.training)  # as nn.LSTM between layers
-                x_gates = F.linear(below, weights.w_ih[layer], weights.x_bias[layer])
+                x_gates = linear(below, weights.w_ih[layer], weights.x_bias[layer])
             h, c = self._cell(x_gates, h, c, weights.w_hh[layer], None if lstm else weights.b_hh[layer])
             new_h.append(h)
             new_c.append(c)
@@ -201,7 +224,7 @@ class Decoder(nn.Module):
         """Embedding gates (B, G*H) -> rnn_out (B, H), context (B, C), attention (B, S), new hidden."""
         query = _top_layer(state.hidden)  # previous decoder state (B, H)
         context, attention = self.attention(query, state.keys, state.memory, state.mask)
-        x_gates = torch.addmm(x_gates, context, state.weights.context.t())  # + the context's share: (B, G*H)
+        x_gates = linear(context, state.weights.context, x_gates)  # + the context's share: (B, G*H)
         out, hidden = self.rnn_step(x_gates, state.hidden, state.weights)
         return out, context, attention, hidden
 
@@ -212,7 +235,7 @@ class Decoder(nn.Module):
         """One step up to the readout: prev_tokens (B,) -> rnn_out (B, H), context (B, C) or None,
         emb (B, E), attention (B, S) or None, next state."""
         emb = self.dropout(self.embedding(prev_tokens))  # (B, E)
-        x_gates = F.linear(emb, state.weights.emb, state.weights.x_bias[0])  # the embedding's share (B, G*H)
+        x_gates = linear(emb, state.weights.emb, state.weights.x_bias[0])  # the embedding's share (B, G*H)
         if self.kind == "bahdanau":
             out, context, attention, hidden = self._bahdanau_rnn_step(x_gates, state)
         else:
@@ -236,7 +259,7 @@ class Decoder(nn.Module):
         weights = state.weights
         if self.kind == "bahdanau":
             outs, contexts, attentions = [], [], []
-            x_gates = F.linear(emb, weights.emb, weights.x_bias[0])  # the embedding's share, all T at once
+            x_gates = linear(emb, weights.emb, weights.x_bias[0])  # the embedding's share, all T at once
             for x_t in x_gates.unbind(1):  # T x (B, G*H)
                 out, context, attention, hidden = self._bahdanau_rnn_step(x_t, state)
                 state = replace(state, hidden=hidden)

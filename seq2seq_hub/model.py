@@ -36,6 +36,8 @@ from .hub import (
     save_weights,
     write_config,
 )
+from .int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
+from .quantize import int8_enabled
 
 MODEL_CARD_TAGS = ["seq2seq", "rnn", "attention", "translation", "seq2seq-hub"]
 
@@ -73,6 +75,11 @@ class Encoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.num_directions = config.num_directions
         self.num_layers = config.encoder_layers
+        self.int8_rnn: Int8RNN | None = None  # the RNN's int8 copy, used inside `int8_decoding()`
+
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) the RNN's int8 copy, which `int8_decoding()` uses for batches of `INT8_RNN_MIN_BATCH`+."""
+        self.int8_rnn = Int8RNN.from_rnn(self.rnn) if enabled else None
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """src (B, S), src_lengths (B,) -> memory (B, S, C), final h (B, C), final c (B, C) or None.
@@ -80,9 +87,12 @@ class Encoder(nn.Module):
         Batches need not be sorted by length; padding never reaches the RNN.
         """
         emb = self.dropout(self.embedding(src))  # (B, S) -> (B, S, E)
-        packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, hidden = self.rnn(packed)
-        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, S, C)
+        if self.int8_rnn is not None and src.size(0) >= INT8_RNN_MIN_BATCH and int8_enabled():
+            memory, hidden = self.int8_rnn(emb, src_lengths.to(src.device))  # (B, S, C)
+        else:
+            packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, hidden = self.rnn(packed)
+            memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, S, C)
 
         def top(h: Tensor) -> Tensor:
             h = h.view(self.num_layers, self.num_directions, h.size(1), h.size(2))[-1]  # (D, B, H)
@@ -153,6 +163,17 @@ class Seq2SeqModel(
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) int8 copies of the encoder's and decoder's matrices (per output channel, symmetric), which
+        CPU inference uses inside `quantize.int8_decoding()`. Parameters, state dict and training are unchanged."""
+        self.encoder.quantize_int8(enabled)
+        self.decoder.quantize_int8(enabled)
+
+    @property
+    def is_int8(self) -> bool:
+        """Whether `quantize_int8` made int8 copies for inference."""
+        return self.decoder.int8_weights is not None
 
     # ------------------------------------------------------------------ search interface
     def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .hub import (
 )
 from .hypothesis import Hypothesis
 from .model import Seq2SeqModel
+from .quantize import check_int8_device, int8_decoding
 from .search import RawHypothesis, decode_ids
 from .tokenizer import Seq2SeqTokenizer
 
@@ -72,7 +74,8 @@ class Translator(
 
     @property
     def compute_dtype(self) -> torch.dtype | None:
-        """None (float32), or the dtype decoding autocasts matrix products to (e.g. torch.bfloat16)."""
+        """None (float32), the dtype decoding autocasts matrix products to (e.g. torch.bfloat16), or torch.int8:
+        CPU decoding with int8 copies of the encoder's and decoder's matrices, made once when it is set."""
         return self._compute_dtype
 
     @compute_dtype.setter
@@ -84,14 +87,27 @@ class Translator(
             "bf16": torch.bfloat16,
             "float16": torch.float16,
             "fp16": torch.float16,
+            "int8": torch.int8,
         }
         if isinstance(value, str):
             if value not in names:
                 raise ValueError(f"compute_dtype must be one of {sorted(names)}, got {value!r}")
             value = names[value]
-        if value not in (None, torch.float32, torch.bfloat16, torch.float16):
-            raise ValueError(f"compute_dtype must be float32, bfloat16 or float16, got {value!r}")
+        if value not in (None, torch.float32, torch.bfloat16, torch.float16, torch.int8):
+            raise ValueError(f"compute_dtype must be float32, bfloat16, float16 or int8, got {value!r}")
+        if value == torch.int8:
+            check_int8_device(self.device)
+            for member in self.members:  # quantized here, once (again when set again: the weights may have changed)
+                member.quantize_int8()
         self._compute_dtype = None if value == torch.float32 else value
+
+    def _decoding_context(self) -> AbstractContextManager:
+        """What decoding runs inside: `int8_decoding()`, or autocast to `compute_dtype` (off for float32)."""
+        if self.compute_dtype == torch.int8:
+            check_int8_device(self.device)
+            return int8_decoding()
+        dtype = self.compute_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     @property
     def generation_options(self) -> DecodingOptions:
@@ -165,7 +181,8 @@ class Translator(
         """Load from a local folder or a Hub repo id: config, safetensors weights, tokenizer, decoding
         defaults (generation_config.json, when present) and card.
 
-        compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units).
+        compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units);
+        'int8' quantizes the encoder's and decoder's matrices once, here, for faster CPU decoding.
         """
         with hub_errors(str(pretrained_model_name_or_path), revision=revision):
             check_request(pretrained_model_name_or_path, unexpected, ensemble=True)
@@ -302,12 +319,9 @@ class Translator(
         generator = None
         if options.search == "sample" and options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)
-        autocast = torch.autocast(
-            self.device.type, dtype=self.compute_dtype or torch.float32, enabled=self.compute_dtype is not None
-        )
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            with autocast:
+            with self._decoding_context():
                 nbests = decode_ids(
                     self.model, [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator
                 )

@@ -353,4 +353,4 @@ def test_bfloat16_autocast_decoding_gives_well_formed_hypotheses(make_translator
     translator.compute_dtype = "float32"
     assert translator.compute_dtype is None
     with pytest.raises(ValueError, match="compute_dtype must be one of"):
-        translator.compute_dtype = "int8"
+        translator.compute_dtype = "int4"

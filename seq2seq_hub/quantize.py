@@ -1,0 +1,90 @@
+"""quantize.py: int8 CPU inference. `Int8Weight` holds a weight quantized once (per output channel,
+symmetric) and multiplies it by activations quantized per row at each call (`torch._int_mm`);
+`int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
+over to them, as autocast does for float dtypes. Which matrices get copies is the modules' business.
+
+Shapes: M rows, K input features, N output features.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+INT8_MAX = 127.0
+TINY = 1e-12  # an all-zero row keeps a finite scale
+_local = threading.local()  # per thread, like autocast: whether int8 copies are in use
+
+
+@contextmanager
+def int8_decoding(enabled: bool = True) -> Iterator[None]:
+    """Within this block (this thread), modules with int8 copies compute with them instead of their float weights."""
+    previous = int8_enabled()
+    _local.enabled = enabled
+    try:
+        yield
+    finally:
+        _local.enabled = previous
+
+
+def int8_enabled() -> bool:
+    """Whether the current thread is inside `int8_decoding()`."""
+    return getattr(_local, "enabled", False)
+
+
+def check_int8_device(device: torch.device) -> None:
+    """int8 products run on the CPU only: a model elsewhere is refused with a ValueError."""
+    if device.type != "cpu":
+        raise ValueError(
+            f"int8 decoding runs on the CPU only, but the model is on {device.type!r}; "
+            "use device='cpu', or compute_dtype='bfloat16' on a GPU"
+        )
+
+
+@dataclass(frozen=True)
+class Int8Weight:
+    """A float weight (N, K) stored as int8 (K, N) with one float scale per output feature (N,)."""
+
+    qweight: Tensor  # (K, N) int8: round(weight / scale), transposed for `torch._int_mm`
+    scale: Tensor  # (N,) float32: max |weight| of each output feature / 127
+
+    @classmethod
+    def from_float(cls, weight: Tensor) -> Int8Weight:
+        """weight (N, K) float -> its per-output-channel symmetric int8 copy."""
+        weight = weight.detach().float()
+        scale = weight.abs().amax(dim=1).clamp(min=TINY) / INT8_MAX  # (N,)
+        qweight = torch.round(weight / scale.unsqueeze(1)).to(torch.int8)  # (N, K)
+        return cls(qweight=qweight.t().contiguous(), scale=scale)
+
+    def dequantize(self) -> Tensor:
+        """The float weight (N, K) these int8 numbers stand for."""
+        return (self.qweight.float() * self.scale).t()
+
+
+def int8_linear(x: Tensor, weight: Int8Weight, bias: Tensor | None = None) -> Tensor:
+    """x (..., K) float @ weight -> (..., N) float32, + bias ((N,) or broadcastable to the output).
+
+    Each row of x is quantized symmetrically with its own scale; the int32 products are scaled back.
+    """
+    rows = x if x.dim() == 2 else x.reshape(-1, x.size(-1))  # (..., K) -> (M, K)
+    if rows.dtype != torch.float32:
+        rows = rows.float()
+    x_scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=TINY).div_(INT8_MAX)  # (M, 1)
+    xq = torch.round(rows / x_scale).to(torch.int8)
+    out = torch._int_mm(xq, weight.qweight) * x_scale  # (M, N) int32 -> float32
+    if x.dim() != 2:
+        out = out.view(*x.shape[:-1], out.size(-1))  # (M, N) -> (..., N)
+    return out.mul_(weight.scale) if bias is None else torch.addcmul(bias, out, weight.scale)
+
+
+def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -> Tensor:
+    """`F.linear` for a float weight (N, K); the int8 product for an `Int8Weight`. A 2-D bias is added as is."""
+    if isinstance(weight, Int8Weight):
+        return int8_linear(x, weight, bias)
+    return F.linear(x, weight, bias)
