@@ -6,6 +6,7 @@ Knows the file names of a model folder and of a training checkpoint; knows nothi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .hub import WEIGHTS_FILE, read_safetensors_header
 
 CHECKPOINT_TENSORS = "state.safetensors"  # a training checkpoint's tensors: weights under 'model.', optimizer, RNG
 CHECKPOINT_PREFIX = "model."
+AVERAGING_DIR = "averaging"  # a run's weights of its best evaluations, kept for checkpoint averaging
+AVERAGING_INDEX = "index.json"  # [{"step": ..., "bleu": ...}] of the weights kept there, best first
 
 
 def weights_file(path: str | os.PathLike) -> Path:
@@ -52,8 +55,14 @@ def read_weights(path: str | os.PathLike, reference: dict[str, torch.Tensor]) ->
         return {name: f.get_tensor(prefix + name).float() for name in reference}
 
 
-def average_weights(paths: list[str | os.PathLike], reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The mean of the weights at `paths` (at least two), in the dtypes of `reference`."""
+def average_weights(
+    paths: list[str | os.PathLike], reference: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """The mean of the weights at `paths` (at least two), in the dtypes of `reference` (a state dict they
+    are checked against; None: the names and shapes of the first file, in float32)."""
+    if reference is None and paths:
+        header = read_safetensors_header(weights_file(paths[0]))
+        reference = {name: torch.empty(shape, device="meta") for name, (_, shape) in header.items()}
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least two weight sets, got {len(paths)}")
     total = {name: torch.zeros(t.shape, dtype=torch.float32) for name, t in reference.items()}
@@ -63,13 +72,28 @@ def average_weights(paths: list[str | os.PathLike], reference: dict[str, torch.T
     return {name: (t / len(paths)).to(reference[name].dtype) for name, t in total.items()}
 
 
+def kept_weights_file(run_dir: str | os.PathLike, step: int) -> Path:
+    """Where a training run keeps the weights of its evaluation at `step` for averaging."""
+    return Path(run_dir) / AVERAGING_DIR / f"step-{step}.safetensors"
+
+
+def kept_weights(run_dir: str | os.PathLike) -> list[Path]:
+    """The weight files a training run's averaging index lists (best evaluation first) that exist."""
+    index = Path(run_dir) / AVERAGING_DIR / AVERAGING_INDEX
+    if not index.exists():
+        return []
+    files = [kept_weights_file(run_dir, entry["step"]) for entry in json.loads(index.read_text())]
+    return [f for f in files if f.exists()]
+
+
 def run_weights(run_dir: str | os.PathLike) -> list[Path]:
     """The weight sets a training run kept for averaging (its best validation evaluations), else its checkpoints."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"training run not found: {run_dir}")
-    kept = sorted((run_dir / "averaging").glob("step-*.safetensors"))
-    return kept or sorted(p for p in run_dir.glob("checkpoint-*") if (p / CHECKPOINT_TENSORS).is_file())
+    return kept_weights(run_dir) or sorted(
+        p for p in run_dir.glob("checkpoint-*") if (p / CHECKPOINT_TENSORS).is_file()
+    )
 
 
-__all__ = ["average_weights", "read_weights", "run_weights", "weights_file"]
+__all__ = ["average_weights", "kept_weights", "kept_weights_file", "read_weights", "run_weights", "weights_file"]

@@ -61,9 +61,9 @@ class Translator(
         """model: one `Seq2SeqModel`, or an `Ensemble` of them sharing `tokenizer`."""
         if not isinstance(model, Seq2SeqModel | Ensemble):
             raise TypeError(f"model must be a Seq2SeqModel or an Ensemble, got {type(model).__name__}")
-        for member in model.members if isinstance(model, Ensemble) else [model]:
-            tokenizer.check_fits(member.config)
         self.model = model.eval()
+        for member in self.members:
+            tokenizer.check_fits(member.config)
         self.tokenizer = tokenizer
         self.compute_dtype = compute_dtype
         self.generation_options = generation_options  # decoding defaults (generation_config.json)
@@ -135,7 +135,7 @@ class Translator(
                     f"translator {i} has other vocabularies than translator 1: ensemble members must share one "
                     "tokenizer (train them with the same tokenizer files)"
                 )
-        members = [m for t in translators for m in (t.model.members if isinstance(t.model, Ensemble) else [t.model])]
+        members = [m for t in translators for m in t.members]
         return cls(
             Ensemble(members).to(first.device),
             first.tokenizer,

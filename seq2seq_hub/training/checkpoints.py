@@ -20,15 +20,15 @@ import safetensors.torch  # looked up at call time, so that a replaced save_file
 import torch
 from safetensors import SafetensorError
 
+from ..averaging import AVERAGING_DIR, AVERAGING_INDEX, CHECKPOINT_TENSORS, kept_weights, kept_weights_file
+from ..averaging import average_weights as average_files
 from .errors import TrainingError
 from .state import TrainingState
 
 CHECKPOINT_PREFIX = "checkpoint-"
 LATEST_FILE = "latest"  # names the newest complete checkpoint (written atomically)
-TENSORS_FILE = "state.safetensors"
+TENSORS_FILE = CHECKPOINT_TENSORS
 STATE_FILE = "trainer_state.json"
-AVERAGING_DIR = "averaging"  # weights of the best evaluations, for checkpoint averaging
-AVERAGING_INDEX = "index.json"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -227,21 +227,13 @@ def keep_for_averaging(output_dir: Path, model: torch.nn.Module, step: int, bleu
     keep, drop = entries[:count], entries[count:] + [e for e in redone if e["step"] != step]
     if any(e["step"] == step for e in keep):
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        safetensors.torch.save_file(weights, str(folder / f"step-{step}.safetensors"))
+        safetensors.torch.save_file(weights, str(kept_weights_file(output_dir, step)))
     for e in drop:
-        (folder / f"step-{e['step']}.safetensors").unlink(missing_ok=True)
+        kept_weights_file(output_dir, e["step"]).unlink(missing_ok=True)
     atomic_write_text(index, json.dumps(keep))
 
 
 def average_weights(output_dir: Path) -> dict[str, torch.Tensor] | None:
     """The float32 mean of the kept weights, or None when fewer than two were kept."""
-    folder = output_dir / AVERAGING_DIR
-    if not (folder / AVERAGING_INDEX).exists():
-        return None
-    entries = json.loads((folder / AVERAGING_INDEX).read_text())
-    files = [folder / f"step-{e['step']}.safetensors" for e in entries]
-    files = [f for f in files if f.exists()]
-    if len(files) < 2:
-        return None
-    states = [safetensors.torch.load_file(str(f)) for f in files]
-    return {k: sum(s[k].float() for s in states) / len(states) for k in states[0]}
+    files = kept_weights(output_dir)
+    return average_files(files) if len(files) >= 2 else None
