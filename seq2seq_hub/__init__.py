@@ -7,6 +7,7 @@ from .model import Seq2SeqModel, Seq2SeqOutput
 from .search import RawHypothesis
 from .tokenizer import Seq2SeqTokenizer
 from .translator import Translator
+from .zoo import list_models, load_direction
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,6 @@ __all__ = [
     "Seq2SeqTokenizer",
     "Translator",
     "__version__",
+    "list_models",
+    "load_direction",
 ]

@@ -1,7 +1,8 @@
-"""cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, push, ensemble, average, plot.
+"""cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, models, push, ensemble,
+average, plot.
 
-A thin client of `Translator`, `metrics`, `hub.push_folder` and `compose`; errors become one line on
-stderr and exit status 2, never a stack trace.
+A thin client of `Translator`, `zoo`, `metrics`, `length_scores`, `hub.push_folder` and `compose`;
+errors become one line on stderr and exit status 2, never a stack trace.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import sys
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument(
+        "--model", default=None, help="model folder or Hub repo id (default: the shipped model for the languages)"
+    )
+    p.add_argument("--src-lang", default=None, help="source language code; without --model picks a shipped model")
+    p.add_argument("--tgt-lang", default=None, help="target language code (see `seq2seq-hub models`)")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument(
@@ -78,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nbest", type=int, default=1, help="print this many hypotheses per line, tab-separated with scores"
     )
+    p.add_argument(
+        "--alignments",
+        action="store_true",
+        help="print 'translation ||| 0-0 1-2 ...': word alignments from attention in Pharaoh format (source-target "
+        "word indices from 0, one link per target word; none for a model without attention); with --nbest each "
+        "hypothesis's text field becomes 'text ||| alignment', followed as before by a tab and its score",
+    )
 
     p = sub.add_parser("evaluate", help="sacreBLEU, chrF and perplexity on a source/reference file pair")
     _add_model_args(p)
@@ -85,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src", required=True, help="source sentences, one per line (.gz allowed)")
     p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
     p.add_argument("--output", default=None, help="also write the translations to this file")
+    p.add_argument(
+        "--record-length-scores",
+        action="store_true",
+        help="print BLEU by source length and store it as bleu_by_length.json in the (local) model folder",
+    )
+    p.add_argument("--split-name", default=None, help="the test set's name in that file (default: from --src)")
+
+    sub.add_parser("models", help="list the shipped models ($SEQ2SEQ_MODELS_DIR, else models/) by language pair")
 
     p = sub.add_parser("push", help="upload a finished model folder to the Hugging Face Hub")
     p.add_argument("--model", required=True, help="local model folder")
@@ -111,12 +131,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _translate(args: argparse.Namespace) -> int:
+def _load_translator(args: argparse.Namespace):
+    """--model, or the shipped model for --src-lang -> --tgt-lang (args.model is set to it); a --model must
+    translate the languages given."""
     from .translator import Translator
+    from .zoo import model_for
 
+    if not args.model:
+        if not args.src_lang or not args.tgt_lang:
+            raise ValueError(
+                "give --model, or --src-lang and --tgt-lang for a shipped model (see `seq2seq-hub models`)"
+            )
+        args.model = str(model_for(args.src_lang, args.tgt_lang))
     translator = Translator.from_pretrained(
         args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
     )
+    config = translator.config
+    given = {"--src-lang": (args.src_lang, config.src_lang), "--tgt-lang": (args.tgt_lang, config.tgt_lang)}
+    wrong = [f"{flag} {code}" for flag, (code, own) in given.items() if code and code.strip().lower() != own.lower()]
+    if wrong:
+        raise ValueError(
+            f"--model {args.model} translates {config.src_lang} -> {config.tgt_lang}, which disagrees with "
+            + " and ".join(wrong)
+        )
+    return translator
+
+
+def _translate(args: argparse.Namespace) -> int:
+    translator = _load_translator(args)
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     nbest = max(1, args.nbest)
     options = _decoding_options(args, translator, nbest)
@@ -127,22 +169,25 @@ def _translate(args: argparse.Namespace) -> int:
         for line in stream:
             batch.append(line.rstrip("\n"))
             if interactive or len(batch) >= args.batch_size:
-                _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest)
+                _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest, args.alignments)
                 batch = []
         if batch:
-            _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest)
+            _write(out, translator.translate(batch, options, batch_size=args.batch_size), nbest, args.alignments)
     finally:
         if stream is not sys.stdin:
             stream.close()
     return 0
 
 
-def _write(out, hyps, nbest: int) -> None:
+def _write(out, hyps, nbest: int, alignments: bool = False) -> None:
+    def text(h) -> str:
+        return f"{h.text} ||| {h.pharaoh()}" if alignments else h.text
+
     for hyp in hyps:
         if nbest > 1:
-            out.write("\t".join(f"{h.text}\t{h.score:.4f}" for h in hyp.nbest) + "\n")
+            out.write("\t".join(f"{text(h)}\t{h.score:.4f}" for h in hyp.nbest) + "\n")
         else:
-            out.write(hyp.text + "\n")
+            out.write(text(hyp) + "\n")
         if hyp.truncated:
             print("warning: an input line was longer than the model's maximum and was truncated", file=sys.stderr)
     out.flush()
@@ -151,14 +196,13 @@ def _write(out, hyps, nbest: int) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from .data import read_lines
     from .metrics import corpus_scores, perplexity
-    from .translator import Translator
 
     src, ref = read_lines(args.src), read_lines(args.ref)
     if len(src) != len(ref):
         raise ValueError(f"--src has {len(src)} lines but --ref has {len(ref)}")
-    translator = Translator.from_pretrained(
-        args.model, revision=args.revision, device=args.device, compute_dtype=args.dtype
-    )
+    if args.record_length_scores and args.model:
+        _check_local_folder(args.model)
+    translator = _load_translator(args)
     hyps = translator.translate(src, _decoding_options(args, translator), batch_size=args.batch_size)
     texts = [h.text for h in hyps]
     if args.output:
@@ -170,6 +214,46 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"BLEU (lowercased) = {scores.bleu_lowercase:.2f}")
     print(f"chrF = {scores.chrf:.2f}  ({scores.chrf_signature})")
     print(f"perplexity = {perplexity(nll, tokens):.2f}  (teacher-forced, {tokens} reference tokens)")
+    if args.record_length_scores:
+        _record_length_scores(args, src, texts, ref, scores.bleu_signature)
+    return 0
+
+
+def _check_local_folder(model: str) -> None:
+    from .hub import is_local
+
+    if not is_local(model):
+        raise ValueError(
+            f"--record-length-scores writes into a local model folder, and {model} is a Hub repo id: "
+            "download it to a folder and evaluate that"
+        )
+
+
+def _record_length_scores(args: argparse.Namespace, src: list[str], texts: list[str], ref: list[str], sig: str) -> None:
+    from .length_scores import bleu_by_length, length_table, split_name, write_length_scores
+
+    split = args.split_name or split_name(args.src)
+    bins = bleu_by_length(src, texts, ref)
+    print(f"BLEU by source length in words ({split}):")
+    print(length_table(bins))
+    print(f"recorded in {write_length_scores(args.model, split, bins, sig)}")
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .zoo import default_models_dir, list_models
+
+    entries = list_models()
+    if not entries:
+        print(f"no models in {default_models_dir()}")
+        return 0
+    rows = [("direction", "model", "default", "members", "purpose")]
+    for e in entries:
+        rows.append(
+            (f"{e.src_lang} -> {e.tgt_lang}", e.name, "yes" if e.default else "", str(e.ensemble_size), e.purpose)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]).rstrip())
     return 0
 
 
@@ -211,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "translate": _translate,
         "evaluate": _evaluate,
+        "models": _models,
         "push": _push,
         "ensemble": _ensemble,
         "average": _average,

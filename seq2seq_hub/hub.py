@@ -37,6 +37,7 @@ from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 REPO_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)
+RESULT_FILES = ("bleu_by_length.json",)  # results stored with a model (length_scores.py), pushed with it
 OPTIONAL_FILES = (TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)  # a repo works without them
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 MAX_HEADER_BYTES = 50_000_000
@@ -271,7 +272,7 @@ def push_folder(
         repo_id=repo,
         folder_path=str(folder),
         commit_message=commit_message,
-        allow_patterns=[*REPO_FILES, *members],
+        allow_patterns=[*REPO_FILES, *RESULT_FILES, *members],
     )
     return str(getattr(info, "commit_url", info))
 

@@ -1,11 +1,13 @@
 """hypothesis.py: `Hypothesis`, one translation as `Translator.translate` returns it (text, score,
-tokens, per-token probabilities, attention, n-best list).
+tokens, per-token probabilities, attention, word alignment, n-best list).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from .alignment import format_pharaoh
 
 
 @dataclass
@@ -21,9 +23,17 @@ class Hypothesis:
     nbest: list[Hypothesis] = field(default_factory=list)  # all returned hypotheses, best first
     truncated: bool = False  # the source was cut to the model's maximum length
     log_prob: float = 0.0  # total log-probability of `tokens`
+    # (source word, target word) links, 0-based, one per target word, in target order; [] without attention.
+    # Words are the whitespace-separated words of source and translation; see `alignment.word_alignment`.
+    alignment: list[tuple[int, int]] = field(default_factory=list)
+
+    def pharaoh(self) -> str:
+        """The alignment in Pharaoh format, as fast_align and Moses write it: '0-0 1-2 2-1' (source-target)."""
+        return format_pharaoh(self.alignment)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("text", "score", "tokens", "token_probs", "src_tokens", "attention")}
         out.update(truncated=self.truncated, log_prob=self.log_prob)
+        out["alignment"] = [[i, j] for i, j in self.alignment]  # (source word, target word) pairs
         out["nbest"] = [{"text": h.text, "score": h.score} for h in self.nbest]
         return out

@@ -33,6 +33,16 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> Scores:
     )
 
 
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
+    """Corpus sacreBLEU (13a, cased) of detokenized hypotheses, and its signature."""
+    from sacrebleu.metrics import BLEU
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"got {len(hypotheses)} hypotheses for {len(references)} references")
+    bleu = BLEU()
+    return bleu.corpus_score(hypotheses, [references]).score, str(bleu.get_signature())
+
+
 def perplexity(total_nll: float, num_tokens: int) -> float:
     """exp(mean per-token negative log-likelihood); inf for no tokens or an overflow."""
     if num_tokens <= 0:

@@ -22,10 +22,10 @@ def merge_subwords(tokens: list[str], attention: list[list[float]], axis: int) -
         else:
             groups[-1].append(i)
     words = ["".join(tokens[i] for i in g).replace("▁", " ").strip() or "▁" for g in groups]
-    if axis == 0:
-        merged = [[sum(attention[i][c] for i in g) / len(g) for c in range(len(attention[0]))] for g in groups]
+    if axis == 0:  # groups are runs of consecutive indices: sum their rows column by column, or their slices
+        merged = [[sum(column) / len(g) for column in zip(*attention[g[0] : g[-1] + 1])] for g in groups]
     else:
-        merged = [[sum(row[i] for i in g) for g in groups] for row in attention]
+        merged = [[sum(row[g[0] : g[-1] + 1]) for g in groups] for row in attention]
     return words, merged
 
 

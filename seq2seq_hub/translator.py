@@ -1,7 +1,7 @@
 """translator.py: `Translator` = tokenizer + model + search + decoding defaults: text in, `Hypothesis`
-results out (text, score, tokens, per-token probabilities, attention). The one entry point the demo,
-the CLI and training decode through. Its Hub mixin hooks read and write the whole model repo
-(config, weights, tokenizer, generation_config.json, card) through `hub.py`.
+results out (text, score, tokens, per-token probabilities, attention, word alignment). The one entry
+point the demo, the CLI and training decode through. Its Hub mixin hooks read and write the whole model
+repo (config, weights, tokenizer, generation_config.json, card) through `hub.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from huggingface_hub import ModelHubMixin
 
+from .alignment import word_alignment
+from .arguments import batch_size_problem, describe
 from .card import CARD_FILE, render_model_card
 from .config import Seq2SeqConfig
 from .data import collate
@@ -292,12 +294,12 @@ class Translator(
         if isinstance(texts, str):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"texts must be a string or a list of strings, got {_describe(texts)}")
+            raise TypeError(f"texts must be a string or a list of strings, got {describe(texts)}")
         if options is not None and not isinstance(options, DecodingOptions):
             raise TypeError(f"options must be a DecodingOptions, got {type(options).__name__}")
         options = (options or self.generation_options).merged(**overrides)
         options.check_for_model(self.config.max_target_length, self.config.tgt_vocab_size)
-        problem = _batch_size_problem(batch_size)
+        problem = batch_size_problem(batch_size)
         if problem:
             raise ValueError(problem)
         prefixes = self._prefix_ids(prefix, len(texts))
@@ -360,7 +362,7 @@ class Translator(
         if isinstance(prefix, str):
             prefix = [prefix] * count
         if not isinstance(prefix, (list, tuple)) or len(prefix) != count or not all(isinstance(p, str) for p in prefix):
-            raise ValueError(f"prefix must be a string or a list of {count} strings, got {_describe(prefix)}")
+            raise ValueError(f"prefix must be a string or a list of {count} strings, got {describe(prefix)}")
         limit = self.config.max_target_length - 1
         out = []
         for p in prefix:
@@ -372,26 +374,15 @@ class Translator(
 
     def _to_hypothesis(self, raw: RawHypothesis, src_ids: list[int], truncated: bool) -> Hypothesis:
         attention = [] if raw.attention is None else raw.attention[:, : len(src_ids)].tolist()
+        tokens, src_tokens = self.tokenizer.target_tokens(raw.ids), self.tokenizer.source_tokens(src_ids)
         return Hypothesis(
             text=self.tokenizer.decode(raw.ids),
             score=float(raw.score),
-            tokens=self.tokenizer.target_tokens(raw.ids),
+            tokens=tokens,
             token_probs=[math.exp(lp) for lp in raw.log_probs],
-            src_tokens=self.tokenizer.source_tokens(src_ids),
+            src_tokens=src_tokens,
             attention=attention,
             truncated=truncated,
             log_prob=float(sum(raw.log_probs)),
+            alignment=word_alignment(src_tokens, tokens, attention),
         )
-
-
-def _batch_size_problem(batch_size: Any) -> str | None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
-        return f"batch_size must be an integer in [1, 4096], got {batch_size!r}"
-    return None
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        kinds = sorted({type(v).__name__ for v in value})
-        return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
-    return type(value).__name__

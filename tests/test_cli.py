@@ -1,5 +1,6 @@
 """The `seq2seq-hub` command on the session's tiny trained model: translate (stdin -> stdout, one line per
-line), evaluate (BLEU with its signature, chrF, perplexity), and errors as one `error:` line with exit 2."""
+line, with word alignments on request), evaluate (BLEU with its signature, chrF, perplexity), and errors as
+one `error:` line with exit 2."""
 
 from __future__ import annotations
 
@@ -48,6 +49,35 @@ def test_translate_nbest_prints_hypotheses_with_scores(model_dir, tmp_path):
         assert len(fields) == 4  # text, score, text, score
         scores = [float(fields[1]), float(fields[3])]
         assert scores[0] >= scores[1]
+
+
+def links(pharaoh: str) -> list[tuple[int, int]]:
+    return [(int(i), int(j)) for i, j in (pair.split("-") for pair in pharaoh.split())]
+
+
+def test_translate_alignments_follow_each_translation_in_pharaoh_format(model_dir, tmp_path, capsys):
+    lines = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", ""]
+    source = tmp_path / "in.de"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    args = ["translate", "--model", str(model_dir), "--beam-size", "2", "--input", str(source), "--alignments"]
+    assert cli_main(args) == 0
+    rows = [row.split(" ||| ") for row in capsys.readouterr().out.split("\n")[:-1]]
+    expected = Translator.from_pretrained(model_dir).translate(lines, beam_size=2)
+    assert rows == [[h.text, h.pharaoh()] for h in expected]  # the command and the library agree
+    for line, (text, pharaoh) in zip(lines, rows):
+        assert [j for _, j in links(pharaoh)] == list(range(len(text.split())))  # one link per target word
+        assert all(0 <= i < len(line.split()) for i, _ in links(pharaoh))
+    assert rows[0][1] and rows[2] == ["", ""]  # a blank line has nothing to align
+
+    source.write_text("".join(line + "\n" for line in lines[:2]), encoding="utf-8")
+    assert cli_main([*args, "--nbest", "2"]) == 0
+    for line, row in zip(lines, capsys.readouterr().out.splitlines()):
+        fields = row.split("\t")
+        assert len(fields) == 4  # 'text ||| alignment', score, 'text ||| alignment', score
+        for text, pharaoh in (fields[0].split(" ||| "), fields[2].split(" ||| ")):
+            assert [j for _, j in links(pharaoh)] == list(range(len(text.split())))
+            assert all(0 <= i < len(line.split()) for i, _ in links(pharaoh))
+        assert float(fields[1]) >= float(fields[3])
 
 
 def test_evaluate_prints_bleu_with_signature_chrf_and_perplexity(model_dir, tmp_path):

@@ -16,7 +16,14 @@ from runhelpers import REPO, cli, subprocess_env, tiny_run, train
 from seq2seq_hub import Translator
 
 TOKEN = "hf_FAKEtokenForTests0123456789abcdefXYZ"
-MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"}
+MODEL_FILES = {
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "generation_config.json",
+    "README.md",
+    "bleu_by_length.json",  # the run's BLEU by source length on its test set, published with the model
+}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +108,7 @@ def test_from_pretrained_round_trips_through_the_fake_hub(hub, pushed, tmp_path)
     assert remote["texts"] == [h.text for h in local.translate(sentences, beam_size=2)]
     assert remote["card"] == (folder / "README.md").read_text(encoding="utf-8")
     fetched = {r.path.split("/resolve/main/")[1] for r in hub.requests if r.method == "GET" and "/resolve/" in r.path}
-    assert fetched == MODEL_FILES
+    assert fetched == MODEL_FILES - {"bleu_by_length.json"}  # translating needs no results file
     cached = list((tmp_path / "hf-home" / "hub").rglob("model.safetensors"))
     assert cached and cached[0].read_bytes() == (folder / "model.safetensors").read_bytes()
 

@@ -69,7 +69,8 @@ def test_end_to_end_run_writes_a_loadable_model_folder(tiny):
     folder = run / "model"
     assert result.stdout.strip().splitlines()[-1] == str(folder)
     assert sorted(os.listdir(folder)) == [
-        "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json"
+        "README.md", "bleu_by_length.json", "config.json", "generation_config.json", "model.safetensors",
+        "tokenizer.json",
     ]  # fmt: skip
     translator = Translator.from_pretrained(folder)
     # the decoding defaults are the test decoding: tiny.yaml's test_beam_size, test_length_penalty's default

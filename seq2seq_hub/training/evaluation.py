@@ -1,6 +1,7 @@
 """evaluation.py: scoring a model during and after training: validation loss, perplexity, sacreBLEU
-and chrF, and the test scores with their sacreBLEU signatures. Decoding settings come in as one
-`DecodingOptions`; what to do with a score (early stopping, best model) is the loop's business.
+and chrF, and the test scores with their sacreBLEU signatures and BLEU by source length. Decoding
+settings come in as one `DecodingOptions`; what to do with a score (early stopping, best model) is the
+loop's business.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..decoding import DecodingOptions
+from ..length_scores import bleu_by_length
 from ..metrics import Scores, corpus_scores, perplexity
 from ..translator import Translator
 
@@ -30,10 +32,15 @@ def validation_scores(translator: Translator, valid: Any, options: DecodingOptio
     }
 
 
-def test_scores(translator: Translator, test: Any, options: DecodingOptions) -> dict[str, Any]:
-    """test_bleu (+ signature, lowercased), test_chrf (+ signature) and the beam size used."""
-    scores = translation_scores(translator, test, options, batch_size=64)
-    return {
+def test_scores(
+    translator: Translator, test: Any, options: DecodingOptions
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The test metrics: test_bleu (+ signature, lowercased), test_chrf (+ signature) and the beam size used;
+    and sacreBLEU by source length (`length_scores.bleu_by_length`)."""
+    sources, references = list(test["src"]), list(test["tgt"])
+    texts = [h.text for h in translator.translate(sources, options=options, batch_size=64)]
+    scores = corpus_scores(texts, references)
+    metrics = {
         "test_bleu": scores.bleu,
         "test_bleu_signature": scores.bleu_signature,
         "test_bleu_lowercase": scores.bleu_lowercase,
@@ -41,3 +48,12 @@ def test_scores(translator: Translator, test: Any, options: DecodingOptions) -> 
         "test_chrf_signature": scores.chrf_signature,
         "test_beam_size": options.num_beams,
     }
+    return metrics, bleu_by_length(sources, texts, references)
+
+
+def test_summary(metrics: dict[str, Any]) -> str:
+    """The log line of the test scores."""
+    return (
+        f"test: BLEU {metrics['test_bleu']:.2f} (lowercased {metrics['test_bleu_lowercase']:.2f}) "
+        f"chrF {metrics['test_chrf']:.2f} [{metrics['test_bleu_signature']}]"
+    )

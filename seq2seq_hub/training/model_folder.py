@@ -1,6 +1,7 @@
 """model_folder.py: the run's Hub-format model folder (written whole, then swapped in) and what its
 card says about the training: short facts (data, pairs, steps, time, hardware, the command), intended
-use and the data's citation. Cards are rendered by `seq2seq_hub.card`; publishing is `hub.push_folder`.
+use and the data's citation; after the test evaluation, its BLEU by source length (bleu_by_length.json).
+Cards are rendered by `seq2seq_hub.card`; publishing is `hub.push_folder`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 import yaml
 
 from ..card import render_model_card
+from ..data import MULTI30K_SPLITS
+from ..length_scores import split_name, write_length_scores
 from ..translator import Translator
 from .config import TrainConfig
 from .state import TrainingState
@@ -45,8 +48,12 @@ def write_model_folder(
     state: TrainingState,
     facts: RunFacts,
     metrics: dict[str, Any] | None = None,
+    length_scores: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Save `translator` with its card to `folder`, replacing what was there only once it is complete."""
+    """Save `translator` with its card to `folder`, replacing what was there only once it is complete.
+
+    length_scores: the test set's BLEU by source length (with `metrics`' test_bleu_signature), stored as
+    bleu_by_length.json."""
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     translator.save_dtype = torch.float16 if cfg.save_dtype == "float16" else None
     translator.card = render_model_card(
@@ -59,9 +66,21 @@ def write_model_folder(
         extra_sections=card_sections(cfg),
     )
     translator.save_pretrained(tmp)
+    if length_scores:
+        signature = str((metrics or {}).get("test_bleu_signature", ""))
+        write_length_scores(tmp, test_split_name(cfg), length_scores, signature)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
+
+
+def test_split_name(cfg: TrainConfig) -> str:
+    """The test set's name: Multi30k's file stem, the test source file's stem, or the Hub split."""
+    if cfg.dataset == "multi30k":
+        return MULTI30K_SPLITS["test"]
+    if cfg.dataset == "files":
+        return split_name(cfg.test_files.split(",")[0])
+    return cfg.test_split
 
 
 def hardware(device: torch.device, world: int) -> str:

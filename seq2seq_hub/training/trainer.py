@@ -37,7 +37,7 @@ from .checkpoints import save_checkpoint as write_checkpoint
 from .config import TrainConfig
 from .distributed import all_ranks_agree, barrier, dist_info, pick_device, process_group, share_decisions
 from .errors import TrainingError
-from .evaluation import test_scores, translation_scores, validation_scores
+from .evaluation import test_scores, test_summary, translation_scores, validation_scores
 from .model_folder import MODEL_DIR, RunFacts, write_model_folder
 from .model_setup import build_model, build_optimizer
 from .output_lock import own_output_dir
@@ -343,10 +343,12 @@ class Trainer:
             keep=self.cfg.keep_checkpoints,
         )
 
-    def _write_model_folder(self, translator: Translator, metrics: dict[str, Any] | None = None) -> None:
+    def _write_model_folder(
+        self, translator: Translator, metrics: dict[str, Any] | None = None, length_scores: list | None = None
+    ) -> None:
         translator.generation_options = self.test_options
         facts = RunFacts(self.command, len(self.data.train), self.device, self.world)
-        write_model_folder(self.output_dir / MODEL_DIR, translator, self.cfg, self.state, facts, metrics)
+        write_model_folder(self.output_dir / MODEL_DIR, translator, self.cfg, self.state, facts, metrics, length_scores)
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> Path:
@@ -361,14 +363,12 @@ class Trainer:
             self._try_averaging(best.model, metrics)
         self.model.eval()
         translator = self.translator()
-        test = self.data.test
+        test, length_scores = self.data.test, None
         if test is not None and len(test):
-            metrics.update(test_scores(translator, test, self.test_options))
-            self._log(
-                f"test: BLEU {metrics['test_bleu']:.2f} (lowercased {metrics['test_bleu_lowercase']:.2f}) "
-                f"chrF {metrics['test_chrf']:.2f} [{metrics['test_bleu_signature']}]"
-            )
-        self._write_model_folder(translator, metrics)
+            scores, length_scores = test_scores(translator, test, self.test_options)
+            metrics.update(scores)
+            self._log(test_summary(metrics))
+        self._write_model_folder(translator, metrics, length_scores)
         atomic_write_text(self.output_dir / FINAL_METRICS_FILE, json.dumps(metrics, indent=2))
         self.metrics_log.record(
             {"step": self.state.step, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}
