@@ -28,7 +28,7 @@ import app  # noqa: E402
 from seq2seq_hub import Hypothesis, Seq2SeqConfig, Seq2SeqModel, Seq2SeqTokenizer, Translator  # noqa: E402
 from seq2seq_hub.card import CardInfo, read_model_card, render_model_card  # noqa: E402
 from seq2seq_hub.decoding import DecodingOptions  # noqa: E402
-from seq2seq_hub.demo import layout  # noqa: E402
+from seq2seq_hub.demo import layout, widgets  # noqa: E402
 from seq2seq_hub.demo import server as demo_server  # noqa: E402
 from seq2seq_hub.demo.panel import model_markdown  # noqa: E402
 from seq2seq_hub.demo.requests import MAX_INPUT_CHARS, InputError, control_values, parse_request  # noqa: E402
@@ -46,7 +46,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy ke
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "multi30k"
 SENTENCE = "Ein Mann fährt mit dem Fahrrad durch die Stadt."
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _lines(path: Path, count: int) -> list[str]:
@@ -319,11 +318,14 @@ def test_app_py_is_a_thin_shell_and_the_library_never_imports_the_demo():
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
-def test_examples_come_from_the_test_set():
-    examples = layout.load_examples()
-    assert len(examples) == layout.NUM_EXAMPLES
+def test_examples_come_from_the_test_set_in_the_source_language():
+    examples = widgets.load_examples()
+    assert len(examples) == widgets.NUM_EXAMPLES
     assert examples[0] == _lines(DATA / "test_2016_flickr.de.gz", 1)[0]
-    assert layout.load_examples(Path("no/such/file.gz")) == []
+    assert widgets.load_examples(Path("no/such/file.gz")) == []
+    for lang in ("de", "en", "fr", "cs"):
+        assert widgets.examples_for(lang)[0] == _lines(DATA / f"test_2016_flickr.{lang}.gz", 1)[0]
+    assert widgets.examples_for("xx") == () and widgets.examples_for("../de") == ()
 
 
 def test_main_reports_an_unloadable_model_in_one_line(demo_translator, tmp_path, capsys):
@@ -343,8 +345,8 @@ def test_model_comes_from_the_environment_variable(monkeypatch):
     assert demo_server.parse_args([]).model == "org/some-model"
     assert demo_server.parse_args(["--model", "x", "--port", "7000"]).port == 7000
     monkeypatch.delenv("SEQ2SEQ_MODEL")
-    args = demo_server.parse_args([])
-    assert Path(args.model) == ROOT / "models" / "multi30k-de-en" and (args.host, args.port) == ("127.0.0.1", 7860)
+    args = demo_server.parse_args([])  # no model named: the demo serves the model zoo
+    assert args.model is None and args.models_dir is None and (args.host, args.port) == ("127.0.0.1", 7860)
 
 
 # ---------------------------------------------------------------------- the running app
@@ -398,10 +400,11 @@ def _translate(client, text=SENTENCE, **options):
     return client.predict(text=text, api_name="/translate", **options)
 
 
-def test_one_translate_endpoint_with_a_bounded_queue(server):
+def test_translate_and_compare_endpoints_with_a_bounded_queue(server):
     endpoints = [fn for fn in server.demo.fns.values() if fn.api_visibility == "public"]
-    assert [fn.api_name for fn in endpoints] == ["translate"]
-    assert endpoints[0].concurrency_limit == layout.CONCURRENCY_LIMIT
+    assert sorted(fn.api_name for fn in endpoints) == ["compare", "translate"]
+    assert {fn.concurrency_limit for fn in endpoints} == {layout.CONCURRENCY_LIMIT}
+    assert {fn.concurrency_id for fn in endpoints} == {"decode"}  # one limit for both
     assert server.demo._queue.max_size == layout.QUEUE_MAX_SIZE
 
 
@@ -469,6 +472,60 @@ def test_api_continues_a_target_prefix(client):
     assert result["text"].startswith("A man")
 
 
+def _compare(client, text=SENTENCE, **options):
+    return client.predict(text=text, api_name="/compare", **options)
+
+
+def test_api_translate_keeps_its_parameters_and_defaults_to_the_served_direction(client):
+    greedy = _translate(client, strategy="greedy", max_length=8)
+    old_positional = client.predict(SENTENCE, "greedy", 5, 1.0, 8, 1, 1.0, 0, 1.0, -1, "", True, api_name="/translate")
+    explicit = _translate(client, strategy="greedy", max_length=8, src_lang="de", tgt_lang="en")
+    assert greedy[5] == old_positional[5] == explicit[5]
+    message = _error(client, "translate", SENTENCE, src_lang="fr", tgt_lang="en")
+    assert "There is no French → English model here. Available directions: de-en (German → English)." in message
+    assert "src_lang must be a language code" in _error(client, "translate", SENTENCE, src_lang=7)
+
+
+def test_api_compare_of_one_served_model_offers_its_strategies(client):
+    out = _compare(client, column_1="greedy", column_2="beam", column_3="sampling")
+    notice, views, result = out[0], out[1:13], out[-1]
+    assert notice == "" and (result["src_lang"], result["tgt_lang"]) == ("de", "en")
+    assert [c["strategy"] for c in result["columns"]] == ["greedy", "beam", "sampling"]
+    assert [c["model"] for c in result["columns"]] == ["de-en model"] * 3
+    for number, column in enumerate(result["columns"]):
+        label, translation, score, heatmap = views[4 * number : 4 * number + 4]
+        assert translation == column["text"] and score == column["score"] and heatmap.startswith('<div class="attn">')
+        assert column["label"] in label
+    greedy = _translate(client, strategy="greedy", num_return_sequences=1)[5]
+    assert result["columns"][0]["tokens"] == greedy["tokens"]  # a strategy column is that strategy's translation
+    assert _compare(client, column_1="model:de-en model", column_3="")[-1]["columns"][0]["model"] == "de-en model"
+
+
+ENDPOINTS = ["translate", "compare"]  # hostile input gets the same treatment through both
+
+
+def _notice_and_result(client, endpoint: str, text) -> tuple[str, dict]:
+    """Greedy search of `text` through `endpoint`: the notice and the (first column's) result."""
+    if endpoint == "translate":
+        out = _translate(client, text, strategy="greedy")
+        assert out[0] == out[5]["text"]
+        return out[1], out[5]
+    out = _compare(client, text, column_1="greedy", column_2="greedy", column_3="")
+    assert out[0 + 2] == out[-1]["columns"][0]["text"] and out[9:13] == ("", "", None, "")  # no third column
+    return out[0], out[-1]["columns"][0]
+
+
+def _error(client, endpoint: str, text, **options) -> str:
+    from gradio_client.exceptions import AppError
+
+    call = _translate if endpoint == "translate" else _compare
+    with pytest.raises(AppError) as info:
+        call(client, text, **options)
+    assert "Traceback" not in str(info.value)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -479,12 +536,8 @@ def test_api_continues_a_target_prefix(client):
         (None, "Enter some German text"),
     ],
 )
-def test_api_bad_input_gives_a_clear_message(client, text, message):
-    from gradio_client.exceptions import AppError
-
-    with pytest.raises(AppError) as info:
-        _translate(client, text)
-    assert message in str(info.value) and "Traceback" not in str(info.value)
+def test_api_bad_input_gives_a_clear_message(client, endpoint, text, message):
+    assert message in _error(client, endpoint, text)
 
 
 def test_api_bad_options_give_a_clear_message(client):
@@ -496,11 +549,12 @@ def test_api_bad_options_give_a_clear_message(client):
         _translate(client, strategy="<b>nucleus</b>")
 
 
-def test_api_huge_and_control_character_input_is_translated_with_a_notice(client):
-    text, notice, *_, result = _translate(client, "Ein Mann fährt. " * 65_536, strategy="greedy")  # 1 MiB
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_api_huge_and_control_character_input_is_translated_with_a_notice(client, endpoint):
+    notice, result = _notice_and_result(client, endpoint, "Ein Mann fährt. " * 65_536)  # 1 MiB
     assert "1,048,576 characters" in notice and "only its beginning was translated" in notice
     assert result["truncated"] is True and len(result["src_tokens"]) == 48
-    _, notice, *_, result = _translate(client, "Ein\x00 Mann\x1b fährt.", strategy="greedy")
+    notice, result = _notice_and_result(client, endpoint, "Ein\x00 Mann\x1b fährt.")
     assert "Removed 2 control characters" in notice
     assert "".join(result["src_tokens"][:-1]).replace("▁", " ") == "Ein Mann fährt."
 
@@ -512,38 +566,44 @@ HOSTILE_TEXTS = {
 }
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("name", list(HOSTILE_TEXTS))
-def test_api_hostile_text_gets_a_translation_in_bounded_time(client, name):
+def test_api_hostile_text_gets_a_translation_in_bounded_time(client, endpoint, name):
     start = time.monotonic()
-    text, notice, *_, result = _translate(client, HOSTILE_TEXTS[name], strategy="greedy")
+    notice, result = _notice_and_result(client, endpoint, HOSTILE_TEXTS[name])
     assert time.monotonic() - start < 30
-    assert isinstance(text, str) and text == result["text"]
+    assert isinstance(result["text"], str)
     assert "Traceback" not in notice
 
 
-def test_api_lone_surrogates_sent_as_json_escapes_get_a_translation(server):
+def _raw_call(server, endpoint: str, inputs: list) -> list:
+    """A raw HTTP call (no gradio_client): POST the inputs, read the event stream, return the outputs."""
     import json
     import urllib.request
 
-    # gradio_client cannot encode a lone surrogate; a raw client can send it as a JSON escape.
-    inputs = ["Ein \ud800 Mann \udfff", "greedy", 5, 1.0, 0, 1, 1.0, 0, 1.0, -1, "", True]
     body = json.dumps({"data": inputs}, ensure_ascii=True).encode()
-    base = server.url.rstrip("/") + "/gradio_api/call/translate"
+    base = server.url.rstrip("/") + f"/gradio_api/call/{endpoint}"
     request = urllib.request.Request(base, data=body, headers={"Content-Type": "application/json"})
     event_id = json.load(urllib.request.urlopen(request, timeout=30))["event_id"]
     stream = urllib.request.urlopen(f"{base}/{event_id}", timeout=60).read().decode("utf-8")
     assert "event: complete" in stream, stream[:500]
-    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+    return json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+
+
+def test_api_lone_surrogates_sent_as_json_escapes_get_a_translation(server):
+    # gradio_client cannot encode a lone surrogate; a raw client can send it as a JSON escape (a raw
+    # client sends every parameter, src_lang and tgt_lang included).
+    text = "Ein \ud800 Mann \udfff"
+    data = _raw_call(server, "translate", [text, "greedy", 5, 1.0, 0, 1, 1.0, 0, 1.0, -1, "", True, "de", "en"])
     assert isinstance(data[0], str) and data[0] == data[5]["text"]
+    data = _raw_call(server, "compare", [text, "de", "en", "greedy", "beam", ""])
+    assert isinstance(data[2], str) and data[2] == data[-1]["columns"][0]["text"]
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("payload", [3.5, ["Ein", "Mann"], {"a": {"b": ["c"]}}, [[1, 2], None], True])
-def test_api_non_string_payloads_get_one_clear_message(client, payload):
-    from gradio_client.exceptions import AppError
-
-    with pytest.raises(AppError, match="text must be a string") as info:
-        _translate(client, payload)
-    assert "Traceback" not in str(info.value)
+def test_api_non_string_payloads_get_one_clear_message(client, endpoint, payload):
+    assert "text must be a string" in _error(client, endpoint, payload)
 
 
 def test_api_still_answers_after_bad_requests_and_made_no_outside_calls(client, server):
@@ -562,20 +622,12 @@ def _wait_until(condition, message: str, timeout: float = 20.0) -> None:
 
 @pytest.mark.browser
 def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    pytest.importorskip("playwright")
+    from browser import launch
     from playwright.sync_api import expect, sync_playwright
 
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server.url, wait_until="domcontentloaded")

@@ -32,6 +32,14 @@ class Job:
         self.result, self.error = result, error
         self.done.set()
 
+    def wait(self) -> Hypothesis:
+        """The hypothesis, once decoded; raises what `Translator.translate` raised for this job."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
 
 def batch_key(job: Job) -> Hashable:
     """Jobs with equal keys are decoded in one call. Seeded sampling is decoded on its own: its random
@@ -58,6 +66,8 @@ class BatchingTranslator:
     decoded at once, with no waiting window. When a group's call fails, its jobs are decoded one by one,
     so only the request at fault gets the error. (One thread, not whichever caller is free: the model's
     memory is then allocated by one thread, which keeps the server's memory from creeping up.)
+    After `close()` the thread ends once nothing waits (a late request starts it again), so that a
+    translator dropped from the demo's model pool is freed.
     """
 
     def __init__(self, translator: Any, max_batch_size: int = 16):
@@ -68,6 +78,7 @@ class BatchingTranslator:
         self._pending: list[Job] = []
         self._arrived = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._closed = False
 
     @property
     def waiting(self) -> int:
@@ -78,6 +89,11 @@ class BatchingTranslator:
     def translate(self, text: str, options: DecodingOptions, prefix: str | None = None) -> Hypothesis:
         """The best hypothesis (with its n-best list) for one text; raises what `Translator.translate`
         raised for it."""
+        return self.submit(text, options, prefix).wait()
+
+    def submit(self, text: str, options: DecodingOptions, prefix: str | None = None) -> Job:
+        """Queue one text without waiting: `job.wait()` gives its hypothesis. (One caller with several
+        texts, like the demo's comparison, submits them all and then waits, so they can share calls.)"""
         job = Job(text, options, prefix)
         with self._arrived:
             self._pending.append(job)
@@ -85,17 +101,22 @@ class BatchingTranslator:
                 self._worker = threading.Thread(target=self._serve, name="translate-batches", daemon=True)
                 self._worker.start()
             self._arrived.notify()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+        return job
+
+    def close(self) -> None:
+        """Let the decoding thread end once no job waits (jobs already queued are still decoded)."""
+        with self._arrived:
+            self._closed = True
+            self._arrived.notify_all()
 
     def _serve(self) -> None:
-        """The decoding thread: batch after batch, for as long as the process lives."""
+        """The decoding thread: batch after batch, until `close()` and nothing left to decode."""
         while True:
             with self._arrived:
                 while not self._pending:
+                    if self._closed:
+                        self._worker = None  # a later request starts another
+                        return
                     self._arrived.wait()
                 batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
             try:

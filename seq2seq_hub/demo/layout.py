@@ -1,49 +1,38 @@
-"""layout.py: the page (a `gr.Blocks`) around one loaded `Translator` and its event wiring: the
-`translate` API endpoint, n-best row selection and the merge-subwords toggle.
+"""layout.py: the page (a `gr.Blocks`) around the served models and its event wiring: the language
+pickers, the Translate tab (the `translate` API endpoint, n-best row selection, the merge-subwords
+toggle), and the Compare and About tabs (`tabs`).
 
-The decoding controls start from the model's decoding defaults (`requests.control_values`); what the
-events do is in `handlers`, what they show in `views` and `panel`.
+The decoding controls start from the direction's model's decoding defaults (`requests.control_values`)
+and start again from the next model's when the direction changes; what the events do is in `handlers`
+and `compare`, what they show in `views` and `panel`.
 """
 
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from .directions import direction_events
 from .handlers import select_row, show, translate_handler
-from .heatmap import HEATMAP_CSS, HEATMAP_JS
 from .panel import language_name, model_markdown
+from .pool import DemoModels
 from .requests import CAPS, control_values, max_length_cap
+from .tabs import about_tab, compare_tab
 from .views import CONFIDENCE_LEVELS, NBEST_HEADERS
+from .widgets import examples_for, heatmap_component
 
-CHECKOUT = Path(__file__).resolve().parents[2]  # the repository (the Space) this package runs from
-EXAMPLES_FILE = CHECKOUT / "data" / "multi30k" / "test_2016_flickr.de.gz"
-NUM_EXAMPLES = 8
 QUEUE_MAX_SIZE = 32  # requests waiting beyond this are turned away ("queue is full")
-CONCURRENCY_LIMIT = 16  # translate events in progress at once; they share model calls (see MAX_BATCH_SIZE)
+CONCURRENCY_LIMIT = 16  # translate and compare events in progress at once; they share model calls
 MAX_BATCH_SIZE = 16  # most requests decoded in one model call (`batching.BatchingTranslator`)
 CSS = """
 #translation textarea { font-size: 1.1em; }
+#swap-languages { align-self: center; }
+/* n-best table: numbers and headers never break letter by letter; a narrow screen scrolls it sideways */
+#nbest [role=gridcell], #nbest [role=columnheader], #nbest [role=gridcell] *, #nbest [role=columnheader] * {
+  white-space: nowrap; word-break: keep-all; overflow-wrap: normal; }
 """
 THEME = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
-
-
-def load_examples(path: Path = EXAMPLES_FILE, count: int = NUM_EXAMPLES) -> list[str]:
-    """The first `count` non-empty lines of a gzip text file, or [] when it cannot be read."""
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            lines = []
-            for line in f:
-                if line.strip():
-                    lines.append(line.strip())
-                if len(lines) == count:
-                    break
-            return lines
-    except (OSError, UnicodeDecodeError, EOFError):
-        return []
 
 
 def _slider(name: str, value: Any, step: float, label: str, info: str | None = None, high: float | None = None):
@@ -97,7 +86,7 @@ def decoding_controls(start: dict[str, Any], max_target_length: int, tgt_vocab_s
     return controls
 
 
-def _source_column(src_name: str, tgt_name: str) -> dict[str, Any]:
+def _source_column(src_name: str, tgt_name: str, examples: tuple[str, ...]) -> dict[str, Any]:
     """Source text, buttons, examples, and the translation with its notices and confidences."""
     source = gr.Textbox(
         label=src_name,
@@ -110,14 +99,18 @@ def _source_column(src_name: str, tgt_name: str) -> dict[str, Any]:
     with gr.Row():
         button = gr.Button("Translate", variant="primary", elem_id="translate-button")
         gr.ClearButton([source], value="Clear")
-    examples = load_examples()
-    if examples:
-        gr.Examples(
-            examples=[[e] for e in examples], inputs=[source], label="Examples from the test set", cache_examples=False
-        )
+    # Its samples follow the source language (`tabs.direction_events`); a click passes the sample's index.
+    dataset = gr.Dataset(
+        components=[source],
+        samples=[[e] for e in examples],
+        type="index",
+        label="Examples from the test set",
+        elem_id="examples",
+    )
     return {
         "source": source,
         "button": button,
+        "examples": dataset,
         "output": gr.Textbox(label=tgt_name, lines=2, interactive=False, buttons=["copy"], elem_id="translation"),
         "notice": gr.Markdown(label="notices", elem_id="notice"),
         "confidence": gr.HighlightedText(
@@ -135,23 +128,13 @@ def _result_views() -> dict[str, Any]:
     with gr.Row():
         with gr.Column():
             merge = gr.Checkbox(value=True, label="Merge subwords into words")
-            heatmap = gr.HTML(
-                label="Attention heatmap",
-                show_label=True,
-                container=True,
-                padding=True,
-                apply_default_css=False,
-                css_template=HEATMAP_CSS,
-                js_on_load=HEATMAP_JS,
-                elem_id="heatmap",
-            )
+            heatmap = heatmap_component("heatmap")
     table = gr.Dataframe(
         headers=NBEST_HEADERS,
         datatype=["number", "str", "number", "number", "number"],
         label="n-best list",
         interactive=False,
-        wrap=True,
-        column_widths=["6%", "64%", "10%", "10%", "10%"],
+        wrap=False,
         elem_id="nbest",
     )
     with gr.Accordion("Raw result (JSON, as the API returns it)", open=False):
@@ -159,46 +142,83 @@ def _result_views() -> dict[str, Any]:
     return {"merge": merge, "heatmap": heatmap, "table": table, "details": details}
 
 
-def build_demo(
-    translator: Any, concurrency_limit: int = CONCURRENCY_LIMIT, max_batch_size: int = MAX_BATCH_SIZE
-) -> gr.Blocks:
-    """The Gradio app around one loaded `Translator`; its translate event is the API endpoint `translate`.
+def _pickers(models: DemoModels) -> dict[str, Any]:
+    """Source and target language pickers (names shown, codes as values) and the swap button."""
+    catalog = models.catalog
+    src, tgt = catalog.default_direction
+    with gr.Row(equal_height=True):
+        names = {"label": "From", "elem_id": "src-lang", "min_width": 110}  # one row on a phone too
+        source = gr.Dropdown([(language_name(code), code) for code in catalog.sources()], value=src, **names)
+        swap = gr.Button("⇄", elem_id="swap-languages", scale=0, min_width=48, interactive=catalog.has(tgt, src))
+        names = {"label": "To", "elem_id": "tgt-lang", "min_width": 110}
+        target = gr.Dropdown([(language_name(code), code) for code in catalog.targets(src)], value=tgt, **names)
+    return {"src": source, "swap": swap, "tgt": target}
 
-    Up to `concurrency_limit` translate events run at once, and those waiting for the model together are
-    decoded in one call of up to `max_batch_size` requests."""
-    cfg = translator.config
-    src_name, tgt_name = language_name(cfg.src_lang), language_name(cfg.tgt_lang)
-    start = control_values(translator.generation_options, cfg.max_target_length)
-    with gr.Blocks(title=f"seq2seq-hub: {src_name} → {tgt_name}") as demo:
+
+def _translate_tab(models: DemoModels, panel_text: str) -> dict[str, Any]:
+    """The Translate tab: source and result on the left, decoding controls and the model panel on the right."""
+    served = models.served()
+    cfg, (src, tgt) = served.translator.config, models.catalog.default_direction
+    start = control_values(served.translator.generation_options, cfg.max_target_length)
+    src_name, tgt_name = language_name(src), language_name(tgt)
+    with gr.Row():
+        with gr.Column(scale=3):
+            page = _source_column(src_name, tgt_name, examples_for(src))
+        with gr.Column(scale=2):
+            with gr.Accordion("Decoding", open=True):
+                controls = decoding_controls(start, cfg.max_target_length, cfg.tgt_vocab_size, tgt_name)
+            with gr.Accordion("Model", open=False):
+                page["panel"] = gr.Markdown(panel_text, elem_id="model-info")
+    return {**page, **_result_views(), "controls": controls, "state": gr.State(None)}
+
+
+def build_demo(
+    models: Any, concurrency_limit: int = CONCURRENCY_LIMIT, max_batch_size: int = MAX_BATCH_SIZE
+) -> gr.Blocks:
+    """The Gradio app around `models` (a `pool.DemoModels`, or one loaded `Translator` served alone); its
+    events `translate` and `compare` are the API's endpoints.
+
+    Up to `concurrency_limit` translate and compare events run at once, and those waiting for the same
+    model together are decoded in one call of up to `max_batch_size` requests."""
+    models = DemoModels.of(models, max_batch_size=max_batch_size)
+    catalog = models.catalog
+    languages = sorted({language_name(code) for direction in catalog.directions for code in direction})
+    with gr.Blocks(title="seq2seq-hub: translation demo") as demo:
         gr.Markdown(
-            f"# {src_name} → {tgt_name} translation\n"
-            "An attention-based recurrent encoder-decoder from "
-            "[seq2seq-hub](https://github.com/seq2seq-hub/seq2seq-hub). Type a sentence, pick a decoding "
-            "strategy, and see the translation, the n-best list, how confident the model is in each token, "
-            "and where it looked while translating."
+            f"# Translation: {', '.join(languages)}\n"
+            "Attention-based recurrent encoder-decoders from "
+            "[seq2seq-hub](https://github.com/seq2seq-hub/seq2seq-hub). Pick the languages, type a sentence, "
+            "pick a decoding strategy, and see the translation, the n-best list, how confident the model is in "
+            "each token, and where it looked while translating; compare strategies and models side by side."
         )
-        state = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=3):
-                page = _source_column(src_name, tgt_name)
-            with gr.Column(scale=2):
-                with gr.Accordion("Decoding", open=True):
-                    controls = decoding_controls(start, cfg.max_target_length, cfg.tgt_vocab_size, tgt_name)
-                with gr.Accordion("Model", open=False):
-                    gr.Markdown(model_markdown(translator), elem_id="model-info")
-        views = _result_views()
+        pickers = _pickers(models)
+        with gr.Tabs():
+            with gr.Tab("Translate", id="translate"):
+                page = _translate_tab(models, model_markdown(models.served().translator))
+            with gr.Tab("Compare", id="compare"):
+                compare = compare_tab(models, pickers, concurrency_limit)
+            with gr.Tab("About the models", id="about"):
+                about_tab(models)
         gr.on(
             triggers=[page["button"].click, page["source"].submit],
-            fn=translate_handler(translator, max_batch_size=max_batch_size),
-            inputs_kwargs={"text": page["source"], **controls, "merge": views["merge"]},  # the API's parameters
-            outputs=[page["output"], page["notice"], views["heatmap"], views["table"], page["confidence"]]
-            + [views["details"], state],
+            fn=translate_handler(models),
+            inputs_kwargs={  # the API's parameters, in this order
+                "text": page["source"],
+                **page["controls"],
+                "merge": page["merge"],
+                "src_lang": pickers["src"],
+                "tgt_lang": pickers["tgt"],
+            },
+            outputs=[page["output"], page["notice"], page["heatmap"], page["table"], page["confidence"]]
+            + [page["details"], page["state"]],
             api_name="translate",
-            api_description=f"Translate {src_name} text to {tgt_name}.",
+            api_description="Translate text from src_lang to tgt_lang (language codes; default German to English).",
             preprocess=False,  # the handler validates the raw payloads: an API call cannot slip in a non-string
             concurrency_limit=concurrency_limit,
+            concurrency_id="decode",
         )
-        redrawn = [views["heatmap"], page["confidence"], state]
-        views["table"].select(select_row, [state, views["merge"]], redrawn, api_visibility="private")
-        views["merge"].change(show, [state, views["merge"]], redrawn, api_visibility="private")
+        redrawn = [page["heatmap"], page["confidence"], page["state"]]
+        page["table"].select(select_row, [page["state"], page["merge"]], redrawn, api_visibility="private")
+        page["merge"].change(show, [page["state"], page["merge"]], redrawn, api_visibility="private")
+        direction_events(models, pickers, page, compare)
     return demo

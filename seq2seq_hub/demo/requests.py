@@ -109,6 +109,15 @@ def clean_input(value: Any, name: str, limit: int, notices: list[str]) -> str:
     return kept
 
 
+def check_text(text: Any, source_language: str = "source", notices: list[str] | None = None) -> str:
+    """The source text, cleaned (`clean_input`), or an `InputError` when it is not a string or is empty.
+    Cheap: handlers call it before loading a model for a request."""
+    text = clean_input(text, "text", MAX_INPUT_CHARS, [] if notices is None else notices)
+    if not text.strip():
+        raise InputError(f"Enter some {source_language} text to translate.")
+    return text
+
+
 def within_cap(value: Any, cap: Cap) -> int | float:
     """`value` as an int or float inside the demo's cap, or an `InputError` naming the control."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -147,9 +156,7 @@ def parse_request(
     fresh random seed. Raises `InputError` with a message for the user.
     """
     notices: list[str] = []
-    text = clean_input(text, "text", MAX_INPUT_CHARS, notices)
-    if not text.strip():
-        raise InputError(f"Enter some {source_language} text to translate.")
+    text = check_text(text, source_language, notices)
     defaults = defaults or DecodingOptions()
     raw = {
         "strategy": strategy,

@@ -69,10 +69,13 @@ def heatmap_title(rank: int, merge: bool) -> str:
     return f"hypothesis {rank}" + ("" if merge else "  (▁ marks the start of a word)")
 
 
-def heatmap_html(hyp: Hypothesis, merge: bool = True, rank: int = 1) -> str:
-    """The page's heatmap: `heatmap_data(hyp, merge)` as an HTML table (source across, translation down)."""
+def heatmap_html(hyp: Hypothesis, merge: bool = True, rank: int = 1, title: str | None = None) -> str:
+    """The page's heatmap: `heatmap_data(hyp, merge)` as an HTML table (source across, translation down).
+    With words merged, the hypothesis's word alignment (when it has one) is marked on the cells."""
     data = heatmap_data(hyp, merge)
-    return attention_table(data.src_labels, data.tgt_labels, data.weights, title=heatmap_title(rank, merge))
+    alignment = list(getattr(hyp, "alignment", None) or []) if merge else []
+    title = heatmap_title(rank, merge) if title is None else title
+    return attention_table(data.src_labels, data.tgt_labels, data.weights, title=title, alignment=alignment)
 
 
 def heatmap_figure(hyp: Hypothesis, merge: bool = True, rank: int = 1):
