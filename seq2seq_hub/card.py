@@ -19,6 +19,12 @@ from .config import Seq2SeqConfig
 
 CARD_FILE = "README.md"
 LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "cs": "Czech"}
+EXAMPLE_SENTENCES = {  # the usage snippet's source sentence, in the source language
+    "de": "Ein Mann fährt Fahrrad.",
+    "en": "A man is riding a bike.",
+    "fr": "Un homme fait du vélo.",
+    "cs": "Muž jede na kole.",
+}
 ATTENTION_NAMES = {"bahdanau": "Bahdanau (additive)", "luong": "Luong", "none": "no"}
 # metrics dict key prefix -> (dataset split, default dataset name)
 SPLITS = {
@@ -87,6 +93,7 @@ def build_model_card(
     datasets: list[str] | None = None,
     extra_sections: str = "",
     ensemble_size: int = 1,
+    purpose: str = "",
 ) -> ModelCard:
     """A model card: metadata (language, license, datasets, metrics, tags, pipeline_tag, library_name,
     model-index with the scores and signatures, training facts), a usage snippet, scores and config."""
@@ -107,8 +114,11 @@ def build_model_card(
         model_name=name if eval_results else None,
         eval_results=eval_results or None,
         training={str(k): str(v) for k, v in training.items()} or None,
+        purpose=" ".join(purpose.split()) or None,  # what the model is for (the demo and `seq2seq-hub models` show it)
     )
     body = _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size)
+    if purpose.strip():
+        body[4:4] = [" ".join(purpose.split()), ""]  # after the title and the one-sentence summary
     if extra_sections:
         body += [extra_sections.strip(), ""]
     return ModelCard("---\n" + data.to_yaml().strip() + "\n---\n\n" + "\n".join(body))
@@ -136,6 +146,7 @@ def _card_body(config, name, num_parameters, repo_id, metrics, training, trainin
     where = repo_id or "path/to/this/folder"
     src_name = LANGUAGE_NAMES.get(config.src_lang, config.src_lang)
     tgt_name = LANGUAGE_NAMES.get(config.tgt_lang, config.tgt_lang)
+    example = EXAMPLE_SENTENCES.get(config.src_lang, EXAMPLE_SENTENCES["de"])
     lines = [
         f"# {name}: {src_name} to {tgt_name}",
         "",
@@ -147,11 +158,11 @@ def _card_body(config, name, num_parameters, repo_id, metrics, training, trainin
         "from seq2seq_hub import Translator",
         "",
         f'translator = Translator.from_pretrained("{where}")',
-        'result = translator.translate(["Ein Mann fährt Fahrrad."])[0]  # decoding defaults: generation_config.json',
+        f'result = translator.translate(["{example}"])[0]  # decoding defaults: generation_config.json',
         "print(result.text, result.score)",
         "```",
         "",
-        f"or from the command line: `echo 'Ein Mann fährt Fahrrad.' | seq2seq-hub translate --model {where}`.",
+        f"or from the command line: `echo '{example}' | seq2seq-hub translate --model {where}`.",
         "",
     ]
     if metrics:

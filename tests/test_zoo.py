@@ -157,3 +157,18 @@ def test_cli_model_choice_errors_are_one_line_and_exit_2(zoo, tmp_path, capsys, 
     assert cli_main([a.format(zoo=zoo, tmp=tmp_path) for a in argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.splitlines() == [message.format(zoo=zoo)]
+
+
+def test_a_training_run_states_its_purpose_in_the_card_and_the_zoo_shows_it(tmp_path):
+    from runhelpers import in_process_args, train_main
+
+    purpose = "For comparison: a tiny run   without much training."
+    assert train_main(in_process_args(tmp_path / "run", "--purpose", purpose)) == 0
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "run" / "model").rename(models / "tiny-de-en")
+    card = (models / "tiny-de-en" / "README.md").read_text(encoding="utf-8")
+    assert "purpose: 'For comparison: a tiny run without much training.'" in card  # metadata, spaces folded
+    assert "\nFor comparison: a tiny run without much training.\n" in card  # and the card's first paragraph
+    [entry] = list_models(models)
+    assert entry.purpose == "For comparison: a tiny run without much training."

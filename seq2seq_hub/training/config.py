@@ -108,6 +108,7 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
     push_to_hub: str = ""  # org/name: push the final folder
+    purpose: str = ""  # what the model is for, in one sentence: its card's first paragraph and metadata
     private: bool = False
 
     def __post_init__(self) -> None:

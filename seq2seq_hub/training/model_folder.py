@@ -64,6 +64,7 @@ def write_model_folder(
         training=training_facts(cfg, state, facts),
         datasets=["bentrevett/multi30k"] if cfg.dataset == "multi30k" else [],
         extra_sections=card_sections(cfg),
+        purpose=cfg.purpose,
     )
     translator.save_pretrained(tmp)
     if length_scores:
