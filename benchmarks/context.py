@@ -11,6 +11,7 @@ import platform
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -19,12 +20,15 @@ from measure import matmul_peak
 from seq2seq_hub import Seq2SeqTokenizer, Translator
 from seq2seq_hub.cpu import keep_freed_memory
 from seq2seq_hub.data import load_multi30k
+from seq2seq_hub.training import TrainConfig, build_train_parser, load_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "models" / "multi30k-de-en"
+RECIPE = ROOT / "training" / "configs" / "multi30k_de_en.yaml"  # the bundled model's recipe
 REPORT_HEADER = (
     "# Benchmarks\n\nWritten by `python benchmarks/run.py` (newest run last). Ratios are measured side by "
-    "side in one run against the textbook reference in `benchmarks/naive.py`.\n\n"
+    "side in one run: training against the tutorial's own loop (`benchmarks/tutorial.py`), decoding against "
+    "the textbook one-sentence-at-a-time greedy (`benchmarks/naive.py`).\n\n"
 )
 
 
@@ -70,6 +74,13 @@ class Context:
     peak16: float
     mean_src: float  # mean training source / target lengths in tokens
     mean_tgt: float
+
+
+@cache
+def recipe() -> TrainConfig:
+    """The bundled model's training config (training/configs/multi30k_de_en.yaml): its vocabulary sizes,
+    token budget and maximum lengths are the benchmarks' settings for "ours"."""
+    return load_train_config(build_train_parser().parse_args(["--config", str(RECIPE)]))
 
 
 def load_data(tokenizer: Seq2SeqTokenizer, max_train: int):

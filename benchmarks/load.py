@@ -122,7 +122,7 @@ def raw_flood(url: str, text: str, joins: int = 60) -> tuple[int, list[float]]:
     for i in range(joins):
         body = json.dumps(
             {
-                "data": [text, "beam", 12, 1.0, 0, 1, 1.0, 0, 1.0, -1, "", True],
+                "data": [text, "beam", 12, 1.0, 0, 1, 1.0, 0, 1.0, -1, "", True, "de", "en"],
                 "fn_index": fn_index,
                 "session_hash": f"flood{i}",
                 "event_data": None,

@@ -88,12 +88,13 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: i
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def time_steps(step_fn, batches, device, warmup: int) -> tuple[float, float]:
-    """Run warm-up steps, then time the rest; returns (target tokens/s, peak MiB over all steps).
+def time_steps(step_fn, batches, device, warmup: int) -> tuple[float, float, float]:
+    """Run warm-up steps, then time the rest; returns (target tokens/s, sentences/s, peak MiB over all steps).
 
-    Memory is measured from the warm-up on (malloc's kept memory released first), so the first
-    touches of new memory happen before the timed steps."""
-    tokens = 0
+    `step_fn(batch)` returns the batch's target tokens; a batch is a list of example indices. Memory is
+    measured from the warm-up on (malloc's kept memory released first), so the first touches of new
+    memory happen before the timed steps."""
+    tokens = sentences = 0
     with PeakMemory(device) as mem:
         for b in batches[:warmup]:
             step_fn(b)
@@ -101,9 +102,10 @@ def time_steps(step_fn, batches, device, warmup: int) -> tuple[float, float]:
         start = time.perf_counter()
         for b in batches[warmup:]:
             tokens += step_fn(b)
+            sentences += len(b)
         sync(device)
         elapsed = time.perf_counter() - start
-    return tokens / elapsed, mem.peak_mib
+    return tokens / elapsed, sentences / elapsed, mem.peak_mib
 
 
 def train_flops_per_target_token(cfg: Seq2SeqConfig, src_per_tgt: float, src_len: float) -> float:

@@ -1,4 +1,5 @@
-"""data.py: parallel corpora as HF `datasets`, tokenization, token-budget bucketing and collate.
+"""data.py: parallel corpora as HF `datasets`, reading their columns (streamed texts, compact id lists),
+tokenization, token-budget bucketing and collate.
 
 Sources: the bundled Multi30k (any two of en, de, fr, cs), local parallel files (two aligned text
 files, TSV or JSONL) and Hub datasets through `datasets.load_dataset` (column style
@@ -14,7 +15,9 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -123,6 +126,47 @@ def load_hub_dataset(name: str, split: str, src_lang: str, tgt_lang: str, config
     except ConnectionError as err:
         raise ConnectionError(f"cannot load Hub dataset '{name}' (offline, or not cached): {err}") from None
     return select_pair_columns(ds, src_lang, tgt_lang, f"Hub dataset '{name}'")
+
+
+# ---------------------------------------------------------------------- reading columns
+def iter_column(ds, column: str, batch_size: int = 10_000) -> Iterator[Any]:
+    """The values of one column in order, read from Arrow `batch_size` rows at a time: the column is never
+    held whole as Python objects (a corpus' texts can be streamed to the tokenizer trainer this way)."""
+    for batch in ds.select_columns([column]).iter(batch_size=batch_size):
+        yield from batch[column]
+
+
+class TokenIds(Sequence[list[int]]):
+    """The token-id lists of one dataset column, read once from Arrow into one flat int32 array and offsets.
+
+    Indexing gives a list of ints, as a list of lists would, but the whole column costs four bytes per
+    token instead of a Python object per token, and a lookup costs no Arrow row access.
+    """
+
+    def __init__(self, ds, column: str, batch_size: int = 10_000) -> None:
+        import pyarrow.compute as pc
+
+        ids, lengths = [np.zeros(0, dtype=np.int32)], [np.zeros(1, dtype=np.int64)]
+        for batch in ds.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
+            lists = batch.column(column)  # filters and selections applied
+            lengths.append(pc.list_value_length(lists).to_numpy(zero_copy_only=False))
+            ids.append(pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.int32))
+        self._flat = np.concatenate(ids)
+        self._offsets = np.cumsum(np.concatenate(lengths), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> list[int]:  # type: ignore[override]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"index {index} out of range for {n} sequences")
+        return self._flat[self._offsets[i] : self._offsets[i + 1]].tolist()
+
+    def lengths(self) -> list[int]:
+        """The length of every sequence."""
+        return np.diff(self._offsets).tolist()
 
 
 # ---------------------------------------------------------------------- tokenization

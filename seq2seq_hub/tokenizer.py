@@ -141,12 +141,14 @@ class Seq2SeqTokenizer:
         target_vocab_size: int | None = None,
         min_frequency: int = 2,
     ) -> Seq2SeqTokenizer:
-        """Train byte-level BPE: one joint vocabulary, or one per side."""
+        """Train byte-level BPE: one joint vocabulary, or one per side.
+
+        The texts may be any iterables (lists, or `data.iter_column` over a dataset); each is read
+        once, in order, and not kept."""
         if vocab_size < 300:
             raise ValueError(f"vocab_size must be at least 300 (256 bytes + specials), got {vocab_size}")
-        if joint:
-            src, tgt = list(source_texts), list(target_texts)
-            return cls(train_bpe(_chain(src, tgt), vocab_size, min_frequency))
+        if joint:  # the texts stream through: iterators over a dataset are never held whole
+            return cls(train_bpe(_chain(source_texts, target_texts), vocab_size, min_frequency))
         source = train_bpe(source_texts, vocab_size, min_frequency)
         target = train_bpe(target_texts, target_vocab_size or vocab_size, min_frequency)
         return cls(source, target)

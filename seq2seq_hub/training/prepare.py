@@ -16,7 +16,9 @@ from typing import Any
 from ..config import Seq2SeqConfig
 from ..data import (
     TokenBucketSampler,
+    TokenIds,
     filter_by_length,
+    iter_column,
     load_hub_dataset,
     load_multi30k,
     load_parallel_files,
@@ -39,8 +41,8 @@ class PreparedData:
     train: Any  # datasets.Dataset with src, tgt, src_ids, tgt_ids (after the length filter)
     valid: Any  # datasets.Dataset with src, tgt
     test: Any | None  # datasets.Dataset with src, tgt, or None (files without test_files)
-    train_src: list[list[int]]  # token ids of `train`, read once
-    train_tgt: list[list[int]]
+    train_src: TokenIds  # token ids of `train`, read once (indexing gives a list of ints)
+    train_tgt: TokenIds
     sampler: TokenBucketSampler
     steps_per_epoch: int  # batches per epoch per process
     total_steps: int
@@ -56,25 +58,15 @@ def prepare_data(
         raise TrainingError("the training and validation data must not be empty")
     tokenizer = _tokenizer(cfg, train, output_dir / TOKENIZER_DIR, is_main=rank == 0, log=log)
     model_config = _model_config(cfg, tokenizer)
-    train = tokenize_dataset(train, tokenizer, model_config.max_source_length, model_config.max_target_length)
-    kept = filter_by_length(train, model_config.max_source_length, model_config.max_target_length)
+    kept, train_src, train_tgt = tokenize_train(train, tokenizer, model_config)
     log(f"data: {len(kept):,} of {len(train):,} training pairs kept after the length filter")
-    sampler = TokenBucketSampler(
-        [len(x) for x in kept["src_ids"]],
-        [len(x) for x in kept["tgt_ids"]],
-        max_tokens=cfg.batch_tokens,
-        seed=cfg.seed,
-        max_sentences=cfg.max_sentences,
-        num_replicas=world,
-        rank=rank,
-    )
-    train_src, train_tgt = kept["src_ids"], kept["tgt_ids"]
+    sampler = bucket_sampler(cfg, train_src.lengths(), train_tgt.lengths(), rank=rank, world=world)
     epoch0 = sampler.batches(0)
     if not epoch0:
         raise TrainingError("no training batch could be formed (too few examples for this many processes?)")
     log(
         f"batches: {len(epoch0):,} per epoch per process, target padding "
-        f"{padding_ratio(epoch0, [len(t) for t in train_tgt]):.1%}"
+        f"{padding_ratio(epoch0, train_tgt.lengths()):.1%}"
     )
     return PreparedData(
         tokenizer=tokenizer,
@@ -87,6 +79,38 @@ def prepare_data(
         sampler=sampler,
         steps_per_epoch=len(epoch0),
         total_steps=total_steps(cfg, len(epoch0)),
+    )
+
+
+def train_tokenizer(cfg: TrainConfig, train: Any) -> Seq2SeqTokenizer:
+    """The BPE tokenizer of `cfg` trained on the `src` / `tgt` texts of `train`, streamed from the dataset."""
+    return Seq2SeqTokenizer.train(
+        iter_column(train, "src"),
+        iter_column(train, "tgt"),
+        vocab_size=cfg.vocab_size,
+        joint=cfg.joint_vocab,
+        target_vocab_size=cfg.tgt_vocab_size or None,
+        min_frequency=cfg.min_frequency,
+    )
+
+
+def tokenize_train(train: Any, tokenizer: Seq2SeqTokenizer, model_config: Seq2SeqConfig):
+    """(`train` with src_ids / tgt_ids, filtered by the model's maximum lengths; its source ids; its target ids)."""
+    train = tokenize_dataset(train, tokenizer, model_config.max_source_length, model_config.max_target_length)
+    kept = filter_by_length(train, model_config.max_source_length, model_config.max_target_length)
+    return kept, TokenIds(kept, "src_ids"), TokenIds(kept, "tgt_ids")
+
+
+def bucket_sampler(cfg: TrainConfig, src_lengths: list[int], tgt_lengths: list[int], *, rank: int, world: int):
+    """Length-bucketed batches under `cfg`'s token budget, this process's share of them."""
+    return TokenBucketSampler(
+        src_lengths,
+        tgt_lengths,
+        max_tokens=cfg.batch_tokens,
+        seed=cfg.seed,
+        max_sentences=cfg.max_sentences,
+        num_replicas=world,
+        rank=rank,
     )
 
 
@@ -129,14 +153,7 @@ def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log
         return tokenizer
     if not is_main:
         raise TrainingError("rank 0 must train the tokenizer first (internal ordering problem)")
-    tokenizer = Seq2SeqTokenizer.train(
-        train["src"],
-        train["tgt"],
-        vocab_size=cfg.vocab_size,
-        joint=cfg.joint_vocab,
-        target_vocab_size=cfg.tgt_vocab_size or None,
-        min_frequency=cfg.min_frequency,
-    )
+    tokenizer = train_tokenizer(cfg, train)
     tokenizer.save(folder)
     log(
         f"tokenizer: trained on {len(train):,} training pairs; vocab "
