@@ -22,18 +22,35 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def pick_device(want: str, precision: str, local_rank: int) -> torch.device:
-    """The device for `device` = auto | cpu | cuda; refuses what this machine cannot do."""
+def pick_device(want: str, precision: str, local_rank: int) -> tuple[torch.device, str]:
+    """The device for `device` = auto | cpu | cuda and the precision it trains in ('auto' decided, see
+    `resolve_precision`); refuses what this machine cannot do."""
     if want == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device 'cuda' was requested but no CUDA GPU is available")
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     if want == "cuda":
         torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
+        device = torch.device("cuda", local_rank)
+        return device, resolve_precision(precision, device)
     if precision == "fp16":
         raise TrainingError("precision 'fp16' needs a GPU; use 'bf16' or 'fp32' on the CPU")
-    return torch.device("cpu")
+    device = torch.device("cpu")
+    return device, resolve_precision(precision, device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' where the device multiplies bf16 natively (a CUDA GPU with bf16, a CPU with
+    AVX512-BF16 or AMX units), else 'fp32'; any other value is returned as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    cpu = torch.cpu
+    native = any(
+        getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+    return "bf16" if native else "fp32"
 
 
 @contextmanager

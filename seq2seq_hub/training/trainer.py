@@ -60,7 +60,7 @@ class Trainer:
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
         self.output_dir = Path(config.output_dir)
-        self.device = pick_device(config.device, config.precision, self.local_rank)
+        self.device, self.precision = pick_device(config.device, config.precision, self.local_rank)  # auto decided
         self.valid_options = config.validation_decoding()
         self.test_options = config.test_decoding()  # also the model folder's generation_config.json
         self.state = TrainingState()
@@ -136,11 +136,12 @@ class Trainer:
         if self.world > 1:
             device_ids = [self.local_rank] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=device_ids)
-        self.scaler = torch.amp.GradScaler("cuda") if self.cfg.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self._log(
             f"model: {self.model.num_parameters():,} parameters ({self.model_config.cell}, "
             f"{self.model_config.attention} attention) on {self.device}"
             + (f" x {self.world} processes" if self.world > 1 else "")
+            + (f", {self.precision} autocast" if self.precision != "fp32" else "")
         )
 
     def _start_state(self, checkpoints: list[Path]) -> TrainingState:
@@ -211,7 +212,7 @@ class Trainer:
         lr = self._set_learning_rate(step)
         tf_steps = cfg.tf_steps or data.total_steps
         ratio = teacher_forcing_ratio(cfg.tf_schedule, step - 1, cfg.tf_start, cfg.tf_end, tf_steps)
-        dtype = AUTOCAST_DTYPES.get(cfg.precision)
+        dtype = AUTOCAST_DTYPES.get(self.precision)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             loss = (self.ddp or self.model)(
                 batch.src,
