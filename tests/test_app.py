@@ -665,3 +665,16 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_the_demo_decodes_in_int8_on_a_cpu_by_default_and_the_flag_overrides_it(demo_translator, tmp_path):
+    import torch
+
+    from seq2seq_hub.demo.catalog import serving_dtype
+
+    assert demo_server.parse_args([]).dtype == "auto"
+    assert serving_dtype("auto", "cpu") == "int8" and serving_dtype("auto", "cuda") is None
+    assert serving_dtype("float32", "cpu") is None and serving_dtype("bfloat16", "cpu") == "bfloat16"
+    demo_translator.save_pretrained(tmp_path / "model")
+    assert demo_server.load_translator(str(tmp_path / "model"), "cpu").compute_dtype == torch.int8
+    assert demo_server.load_translator(str(tmp_path / "model"), "cpu", dtype="float32").compute_dtype is None

@@ -49,14 +49,25 @@ def direction_name(src: str, tgt: str) -> str:
     return f"{language_name(src)} → {language_name(tgt)}"
 
 
-def load_translator(model: str, device: str | None = None, offline: bool = False) -> Translator:
-    """A `Translator` from a folder or Hub id, on `device` (default: cuda when available)."""
+def load_translator(model: str, device: str | None = None, offline: bool = False, dtype: str = "auto") -> Translator:
+    """A `Translator` from a folder or Hub id, on `device` (default: cuda when available), decoding in
+    `dtype` (auto: int8 on a CPU, float32 on a GPU; see `serving_dtype`)."""
     import torch
 
     from ..translator import Translator
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return Translator.from_pretrained(model, device=device, local_files_only=offline)
+    return Translator.from_pretrained(
+        model, device=device, local_files_only=offline, compute_dtype=serving_dtype(dtype, device)
+    )
+
+
+def serving_dtype(dtype: str, device: str) -> str | None:
+    """The demo's decoding precision: 'auto' is int8 on a CPU (same BLEU, fastest single sentences in
+    benchmarks/run.py) and float32 (None) on a GPU; 'float32' is None; others as given."""
+    if dtype == "auto":
+        return "int8" if str(device).startswith("cpu") else None
+    return None if dtype == "float32" else dtype
 
 
 class Catalog:
