@@ -25,12 +25,15 @@ DECODERS = (  # label, strategy, beam size, batch size, compute dtype
     ("beam 5, batch 64", "beam", 5, 64, None),
     ("beam 5, batch 64, bf16 autocast", "beam", 5, 64, BF16),
     ("beam 5, batch 128, bf16 autocast", "beam", 5, 128, BF16),
+    ("greedy, batch 128, int8", "greedy", 1, 128, "int8"),
+    ("beam 5, batch 64, int8", "beam", 5, 64, "int8"),
+    ("beam 5, batch 128, int8", "beam", 5, 128, "int8"),
 )
 
 
 # ---------------------------------------------------------------------- section: decode
 def warm_up_decoders(translator, sents: list[str], encoded: list[list[int]]) -> None:
-    for dtype in (None, BF16):  # warm-up: oneDNN builds its bf16 kernels once per matmul shape
+    for dtype in (None, BF16, "int8"):  # warm-up: oneDNN builds its bf16 kernels once per matmul shape
         translator.compute_dtype = dtype
         for batch in (128, 256):
             translator.translate(sents, strategy="greedy", batch_size=batch)
@@ -111,17 +114,20 @@ def _latency(ctx: Context, translator, label: str, sentences: list[str], repeats
 
 
 def single_sentence_latency(ctx: Context) -> None:
-    """p50 / p95 latency of beam-5 decoding of one fifteen-word sentence, float32 and bf16 autocast; and
-    of the shipped ensemble when the model folder is one."""
+    """p50 / p95 latency of beam-5 decoding of one fifteen-word sentence in float32, bf16 autocast and int8,
+    of one model and of the shipped ensemble when the model folder is one."""
     translator, repeats = ctx.translator, max(ctx.args.repeats, 2)
     fifteen = [s for s in ctx.test_src if len(s.split()) == 15][:20] or ctx.test_src[:20]
-    for dtype, label in ((None, "float32"), (BF16, "bf16 autocast")):
+    for dtype, label in ((None, "float32"), (BF16, "bf16 autocast"), ("int8", "int8")):
         translator.compute_dtype = dtype
         _latency(ctx, translator, label, fifteen, repeats)
     translator.compute_dtype = None
     if ctx.flagship is not translator:
-        members = len(ctx.flagship.members)
-        _latency(ctx, ctx.flagship, f"float32, the {ctx.model_dir.name} ensemble of {members}", fifteen, repeats)
+        name = f"the {ctx.model_dir.name} ensemble of {len(ctx.flagship.members)}"
+        for dtype, label in ((None, "float32"), (BF16, "bf16 autocast"), ("int8", "int8")):
+            ctx.flagship.compute_dtype = dtype
+            _latency(ctx, ctx.flagship, f"{label}, {name}", fifteen, repeats)
+        ctx.flagship.compute_dtype = None
 
 
 # ---------------------------------------------------------------------- section: scaling

@@ -19,6 +19,8 @@ from measure import median_of, time_steps, train_flops_per_target_token
 from seq2seq_hub import Seq2SeqConfig, Seq2SeqModel, Translator
 from seq2seq_hub.data import TokenBucketSampler, collate, load_multi30k
 from seq2seq_hub.metrics import corpus_scores
+from seq2seq_hub.training.config import TrainConfig
+from seq2seq_hub.training.distributed import resolve_precision
 
 TRAIN_INTRO = (
     "The tutorial: bentrevett/pytorch-seq2seq notebook 3 as written (benchmarks/tutorial.py: its model with "
@@ -54,10 +56,6 @@ class Throughput(NamedTuple):
 def word_data() -> tutorial.WordData:
     """Multi30k train tokenized and numericalized the tutorial's way (built once per run)."""
     return tutorial.load_word_data(ROOT / "data" / "multi30k")
-
-
-def bf16_supported(device: torch.device) -> bool:
-    return device.type == "cpu" or torch.cuda.is_bf16_supported()
 
 
 # ---------------------------------------------------------------------- the timed training loops
@@ -146,15 +144,22 @@ def training_runs(ctx: Context, cfg: Seq2SeqConfig) -> list[tuple]:
     def ours(ratio: float, max_tokens: int, **kw):
         return lambda: train_ours(cfg, src, tgt, ratio, steps, device, 0, max_tokens, **kw)
 
+    auto = resolve_precision("auto", device)  # what the toolkit trains in by default on this device
+    default_budget = TrainConfig.__dataclass_fields__["batch_tokens"].default
+    defaults = f"**ours, the defaults** (precision auto: {auto})"
     runs = [
         ("**the tutorial as written**", f"{tutorial.BATCH_SIZE} random sentences", tf, theirs(tutorial.BATCH_SIZE)),
         ("the tutorial's loop", "32 random sentences", tf, theirs(32)),
-        ("ours", "32 sentences, length-bucketed", tf, ours(tf, 32 * longest, max_sentences=32)),
-        ("ours", f"{budget:,}-token budget, the recipe's", tf, ours(tf, budget)),
+        ("ours, fp32", "32 sentences, length-bucketed", tf, ours(tf, 32 * longest, max_sentences=32)),
+        ("ours, fp32", f"{budget:,}-token budget, the recipe's", tf, ours(tf, budget)),
+        (defaults, f"{default_budget:,}-token budget, the default", tf, ours(tf, default_budget, bf16=auto == "bf16")),
+        (
+            defaults,
+            f"{default_budget:,}-token budget, the default",
+            1.0,
+            ours(1.0, default_budget, bf16=auto == "bf16"),
+        ),
     ]
-    if bf16_supported(device):
-        runs.append(("ours, bf16 autocast", f"{budget:,}-token budget", tf, ours(tf, budget, bf16=True)))
-    runs.append(("ours", f"{budget:,}-token budget", 1.0, ours(1.0, budget)))
     return runs
 
 
@@ -190,7 +195,7 @@ def training_throughput(ctx: Context) -> None:
     report.table(TRAIN_HEADER, rows)
     words = statistics.mean(len(t) - 1 for t in data.en_ids)
     flops = train_flops_per_target_token(cfg, ctx.mean_src / ctx.mean_tgt, ctx.mean_src)
-    budget_fp32 = next(r for loop, batches, tf, r in results if loop == "ours" and "recipe" in batches)
+    budget_fp32 = next(r for loop, batches, tf, r in results if loop == "ours, fp32" and "recipe" in batches)
     report.add(
         f"Target tokens per sentence: {words:.1f} words (tutorial), {ctx.mean_tgt:.1f} BPE pieces (ours). "
         f"Ours: {flops / 1e6:.0f} MFLOP per target token (matmuls, forward + backward); MFU at the recipe's "

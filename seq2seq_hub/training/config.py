@@ -89,7 +89,7 @@ class TrainConfig:
     tf_end: float = 1.0
     tf_steps: int = 0  # 0 = over the whole run
     nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss does
-    precision: str = "fp32"  # auto (bf16 where the device has native bf16 units, else fp32) | fp32 | bf16 | fp16 (GPU)
+    precision: str = "auto"  # auto (bf16 where the device has native bf16 units, else fp32) | fp32 | bf16 | fp16 (GPU)
     # evaluation and output
     eval_every: int = 0  # steps between validations; 0 = once per epoch
     eval_beam_size: int = 1  # decoding for validation BLEU (1 = greedy, fastest)
