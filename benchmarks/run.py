@@ -32,7 +32,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from context import BUNDLED, Context, build_context  # noqa: E402
 from sections_data import data_scale  # noqa: E402
-from sections_decode import batched_decoding, decode_scaling, single_sentence_latency  # noqa: E402
+from sections_decode import (  # noqa: E402
+    batched_decoding,
+    decode_scaling,
+    flagship_throughput,
+    single_sentence_latency,
+)
 from sections_train import bundled_training, quality, training_throughput  # noqa: E402
 
 
@@ -47,6 +52,7 @@ SECTIONS = (  # in report order, whatever order --sections names them in
     Section("train", training_throughput),
     Section("decode", batched_decoding, needs_model=True),
     Section("latency", single_sentence_latency, needs_model=True),
+    Section("flagship", flagship_throughput, needs_model=True),
     Section("scaling", decode_scaling, needs_model=True),
     Section("bundled", bundled_training, needs_model=True),
     Section("quality", quality),

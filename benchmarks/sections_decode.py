@@ -130,6 +130,39 @@ def single_sentence_latency(ctx: Context) -> None:
         ctx.flagship.compute_dtype = None
 
 
+# ---------------------------------------------------------------------- section: flagship
+def flagship_throughput(ctx: Context) -> None:
+    """Bulk beam-5 sentences/s of the shipped ensemble next to its first member, float32 and int8."""
+    if ctx.flagship is ctx.translator:
+        ctx.report.add("### Flagship throughput: the model folder is a single model (see the decoding table)")
+        ctx.report.add()
+        return
+    n = min(ctx.args.decode_sentences, len(ctx.test_src))
+    sents, members = ctx.test_src[:n], len(ctx.flagship.members)
+    ctx.report.add(
+        f"### Flagship throughput: beam 5, batch 64, {n} test sentences, the ensemble of {members} and one member"
+    )
+    ctx.report.add()
+    rows = []
+    for dtype, label in ((None, "float32"), ("int8", "int8")):
+        speeds = {}
+        for name, translator in (("one member", ctx.translator), (f"ensemble of {members}", ctx.flagship)):
+            translator.compute_dtype = dtype
+            translator.translate(sents[:64], beam_size=5, batch_size=64)  # warm-up
+
+            def run(translator=translator):
+                start = time.perf_counter()
+                translator.translate(sents, beam_size=5, batch_size=64)
+                sync(ctx.device)
+                return n / (time.perf_counter() - start)
+
+            speeds[name] = median_of(run, ctx.args.repeats)
+            translator.compute_dtype = None
+        one, ensemble = speeds["one member"], speeds[f"ensemble of {members}"]
+        rows.append([label, f"{one:.1f}", f"{ensemble:.1f}", f"{ensemble / one:.2f}x"])
+    ctx.report.table(["dtype", "one member, sentences/s", f"ensemble of {members}, sentences/s", "ratio"], rows)
+
+
 # ---------------------------------------------------------------------- section: scaling
 def scaling_with_length(ctx: Context) -> None:
     report, translator, device, repeats = ctx.report, ctx.translator, ctx.device, ctx.args.repeats
