@@ -40,12 +40,17 @@ class Column:
     strategy: str | None = None
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters at a word boundary, with an ellipsis when cut (dropdown labels)."""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
+
+
 def column_choices(catalog: Catalog, src: str, tgt: str) -> list[tuple[str, str]]:
     """(label, spec) of every column a direction offers: its default model's strategies, then its models."""
     default = catalog.default_model(src, tgt)
     choices = [(f"{label} ({default.name})", spec) for spec, label in STRATEGY_LABELS.items()]
     for choice in catalog.models(src, tgt):
-        purpose = f", {choice.purpose}" if choice.purpose else ""
+        purpose = f", {_short(choice.purpose)}" if choice.purpose else ""
         choices.append((f"Model {choice.name} (its own decoding{purpose})", MODEL_PREFIX + choice.name))
     return choices
 
