@@ -52,6 +52,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_locally(demo) -> str:
+    """Serve `demo` on a free local port in this process (close it with `demo.close()`); returns its URL."""
+    from seq2seq_hub.demo import server as demo_server
+
+    _, url, _ = demo_server.serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    return url
+
+
 @contextmanager
 def serve_zoo(zoo: Path, *args: str):
     """The demo serving the zoo found through SEQ2SEQ_MODELS_DIR (command-line `args` added), launched in
@@ -63,7 +71,7 @@ def serve_zoo(zoo: Path, *args: str):
         patch.setenv("SEQ2SEQ_MODELS_DIR", str(zoo))
         models = demo_server.load_models(demo_server.parse_args(["--device", "cpu", *args]))
     demo = layout.build_demo(models)
-    _, url, _ = demo_server.serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    url = launch_locally(demo)
     try:
         yield SimpleNamespace(url=url, demo=demo, models=models)
     finally:

@@ -22,6 +22,7 @@ from types import SimpleNamespace  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from demozoo import launch_locally  # noqa: E402
 from hostile import HOSTILE  # noqa: E402
 
 import app  # noqa: E402
@@ -357,12 +358,6 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(demo_translator):
     """The demo launched in this process; any connection it tries beyond 127.0.0.1 is refused and recorded."""
@@ -382,7 +377,7 @@ def server(demo_translator):
         patch.setattr(socket.socket, "connect", guard(real_connect))
         patch.setattr(socket.socket, "connect_ex", guard(real_connect_ex))
         demo = layout.build_demo(demo_translator)
-        _, url, _ = demo_server.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+        url = launch_locally(demo)
         try:
             yield SimpleNamespace(url=url, demo=demo, outbound=outbound)
         finally:
@@ -417,7 +412,7 @@ def test_the_page_and_its_api_start_from_the_model_decoding_defaults(demo_transl
     values = {block.label: block.value for block in demo.blocks.values() if hasattr(block, "value")}
     assert (values["Strategy"], values["Beam size"], values["Length penalty"]) == ("sampling", 3, 1.5)
     assert (values["Max length"], values["Temperature"], values["Top-k"], values["Seed"]) == (20, 0.7, 20, 11)
-    _, url, _ = demo_server.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    url = launch_locally(demo)
     try:
         client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
         first = _translate(client)  # every setting omitted: the model's (seeded sampling, 5 alternatives)

@@ -13,13 +13,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import html  # noqa: E402
-import socket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from html.parser import HTMLParser  # noqa: E402
 
 import pytest  # noqa: E402
+from demozoo import launch_locally  # noqa: E402
 from hostile import HOSTILE  # noqa: E402
 
 from seq2seq_hub import Hypothesis  # noqa: E402
@@ -256,18 +256,12 @@ def test_batched_handler_under_concurrency_answers_each_caller(demo_translator):
     _check_outputs(demo_translator, gate, outputs)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_launched_demo_answers_concurrent_clients_each_their_own(demo_translator):
     from gradio_client import Client
 
     demo = layout.build_demo(demo_translator, max_batch_size=8)
     (handler,) = [fn.fn for fn in demo.fns.values() if fn.api_name == "translate"]
-    _, url, _ = demo_server.serve(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    url = launch_locally(demo)
     try:
         clients = [Client(url, verbose=False, analytics_enabled=False, download_files=False) for _ in range(9)]
 
