@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 
+from ..alignment import format_pharaoh
+
 # matplotlib's viridis at 0, 1/8, ..., 1; colours in between are mixed linearly (indistinguishable by eye)
 VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
 LEVELS = 100  # weights are shown to two decimals, so 101 colours are all there is to tell apart
@@ -114,7 +116,7 @@ def _body(src_labels: list[str], tgt_labels: list[str], weights: list[list[float
 
 def alignment_line(alignment: list[tuple[int, int]]) -> str:
     """The word alignment in Pharaoh notation (source-target word indices), as a line under the table."""
-    pairs = " ".join(f"{int(i)}-{int(j)}" for i, j in alignment)
+    pairs = format_pharaoh([(int(i), int(j)) for i, j in alignment])  # ints: nothing else reaches the markup
     return f'<p class="attn-alignment">Alignment (source-target words, outlined): {pairs}</p>'
 
 
