@@ -103,6 +103,7 @@ def build_model_card(
     training_config = training.pop("config", None)
     name = repo_id or f"seq2seq-hub-{src}-{tgt}"
     eval_results = _eval_results(metrics)
+    purpose = " ".join(purpose.split())  # one line, in the metadata and as the paragraph after the summary
     data = ModelCardData(
         language=[src, tgt],
         license="mit",
@@ -114,11 +115,9 @@ def build_model_card(
         model_name=name if eval_results else None,
         eval_results=eval_results or None,
         training={str(k): str(v) for k, v in training.items()} or None,
-        purpose=" ".join(purpose.split()) or None,  # what the model is for (the demo and `seq2seq-hub models` show it)
+        purpose=purpose or None,  # what the model is for (the demo and `seq2seq-hub models` show it)
     )
-    body = _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size)
-    if purpose.strip():
-        body[4:4] = [" ".join(purpose.split()), ""]  # after the title and the one-sentence summary
+    body = _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size, purpose)
     if extra_sections:
         body += [extra_sections.strip(), ""]
     return ModelCard("---\n" + data.to_yaml().strip() + "\n---\n\n" + "\n".join(body))
@@ -142,7 +141,9 @@ def _summary(config: Seq2SeqConfig, num_parameters: int, ensemble_size: int) -> 
     return f"A recurrent encoder-decoder ({sizes}) trained with {link}."
 
 
-def _card_body(config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size) -> list[str]:
+def _card_body(
+    config, name, num_parameters, repo_id, metrics, training, training_config, ensemble_size, purpose
+) -> list[str]:
     where = repo_id or "path/to/this/folder"
     src_name = LANGUAGE_NAMES.get(config.src_lang, config.src_lang)
     tgt_name = LANGUAGE_NAMES.get(config.tgt_lang, config.tgt_lang)
@@ -152,6 +153,7 @@ def _card_body(config, name, num_parameters, repo_id, metrics, training, trainin
         "",
         _summary(config, num_parameters, ensemble_size),
         "",
+        *([purpose, ""] if purpose else []),
         "## Usage",
         "",
         "```python",
