@@ -49,15 +49,20 @@ class BahdanauAttention(nn.Module):
         return memory, keys
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B, H), keys (B, S, A), memory (B, S, C), mask (B, S) -> context (B, C), weights (B, S)."""
+        """query (N, H), keys (M, S, A), memory (M, S, C), mask (M, S) -> context (N, C), weights (N, S).
+
+        N = M * G: each sentence's G consecutive queries (beam search's beams; G = 1 otherwise) share its memory.
+        """
         if float32_on_cpu_autocast(keys):
             with torch.autocast("cpu", enabled=False):
                 return self.forward(query.float(), keys.float(), memory.float(), mask)
-        q = self.query_proj(query).unsqueeze(1)  # (B, H) -> (B, 1, A)
-        scores = self.energy(torch.tanh(q + keys)).squeeze(-1)  # (B, S, A) -> (B, S)
-        weights = masked_softmax(scores, mask)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, 1, S) @ (B, S, C) -> (B, C)
-        return context, weights
+        sentences, length, width = keys.shape
+        q = self.query_proj(query).view(sentences, -1, 1, width)  # (N, H) -> (M, G, 1, A)
+        energy = torch.add(q, keys.unsqueeze(1)).tanh_()  # (M, G, S, A)
+        scores = self.energy(energy).squeeze(-1)  # (M, G, S)
+        weights = masked_softmax(scores, mask)  # (M, G, S)
+        context = torch.bmm(weights, memory)  # (M, G, S) @ (M, S, C) -> (M, G, C)
+        return context.view(query.size(0), -1), weights.view(query.size(0), length)
 
 
 class LuongAttention(nn.Module):

@@ -56,23 +56,36 @@ class DecoderWeights:
 
 @dataclass
 class DecoderState:
-    """Everything the decoder needs between steps, for a batch of B rows."""
+    """Everything the decoder needs between steps, for a batch of N rows of M = N / beams sentences.
 
-    hidden: Hidden  # (L, B, H), or an (h, c) pair of them
-    memory: Tensor  # (B, S, C) encoder outputs
-    keys: Tensor | None  # (B, S, A) projected once per batch; None without attention
-    mask: Tensor  # (B, S) True on real source tokens
+    Beam search's K beams of a sentence are K consecutive rows that share the sentence's memory, keys
+    and mask (beams = K): they are stored once per sentence, not copied per beam.
+    """
+
+    hidden: Hidden  # (L, N, H), or an (h, c) pair of them
+    memory: Tensor  # (M, S, C) encoder outputs
+    keys: Tensor | None  # (M, S, A) projected once per batch; None without attention
+    mask: Tensor  # (M, S) True on real source tokens
     weights: DecoderWeights  # shared by every row
+    beams: int = 1  # rows per sentence
 
     def select(self, index: Tensor) -> DecoderState:
-        """Reorder / repeat rows (beam search): index (B',) -> a state of B' rows."""
+        """Reorder rows: index (N',) -> a state of N' rows. With beams > 1, each run of `beams` rows of the
+        index comes from one sentence (beam search keeps beams within their sentence)."""
+        sentences = index if self.beams == 1 else index.view(-1, self.beams)[:, 0] // self.beams  # (M',)
         return DecoderState(
             hidden=_select_hidden(self.hidden, index),
-            memory=self.memory.index_select(0, index),
-            keys=None if self.keys is None else self.keys.index_select(0, index),
-            mask=self.mask.index_select(0, index),
+            memory=self.memory.index_select(0, sentences),
+            keys=None if self.keys is None else self.keys.index_select(0, sentences),
+            mask=self.mask.index_select(0, sentences),
             weights=self.weights,
+            beams=self.beams,
         )
+
+    def expand_beams(self, beams: int) -> DecoderState:
+        """Each sentence's row repeated `beams` times (beam search's start), the memory still stored once."""
+        rows = torch.arange(self.mask.size(0), device=self.mask.device).repeat_interleave(beams)  # (M * beams,)
+        return replace(self, hidden=_select_hidden(self.hidden, rows), beams=beams)
 
     def select_hidden(self, index: Tensor) -> DecoderState:
         """Reorder rows among copies of the same sentence (beam search): only the hidden state differs."""
@@ -240,9 +253,10 @@ class Decoder(nn.Module):
             out, context, attention, hidden = self._bahdanau_rnn_step(x_gates, state)
         else:
             out, hidden = self.rnn_step(x_gates, state.hidden, state.weights)  # (B, H)
-            if self.kind == "luong":
-                context, attention = self.attention(out.unsqueeze(1), state.keys, state.memory, state.mask)
-                context, attention = context.squeeze(1), attention.squeeze(1)  # (B, C), (B, S)
+            if self.kind == "luong":  # a sentence's beams are its queries: (N, H) -> (M, beams, H)
+                queries = out.view(state.mask.size(0), -1, out.size(-1))
+                context, attention = self.attention(queries, state.keys, state.memory, state.mask)
+                context, attention = context.flatten(0, 1), attention.flatten(0, 1)  # (N, C), (N, S)
             else:
                 context, attention = None, None
         return out, context, emb, attention, replace(state, hidden=hidden)

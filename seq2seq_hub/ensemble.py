@@ -73,6 +73,9 @@ class EnsembleState:
     def select_hidden(self, index: Tensor) -> EnsembleState:
         return EnsembleState([s.select_hidden(index) for s in self.states])
 
+    def expand_beams(self, beams: int) -> EnsembleState:
+        return EnsembleState([s.expand_beams(beams) for s in self.states])
+
 
 def _mean_attention(attentions: list[Tensor | None]) -> Tensor | None:
     present = [a.float() for a in attentions if a is not None]  # members without attention have none

@@ -5,9 +5,10 @@ tokens, per-token probabilities, attention, word alignment, n-best list).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from .alignment import format_pharaoh
+from .alignment import format_pharaoh, word_alignment
 
 
 @dataclass
@@ -23,9 +24,15 @@ class Hypothesis:
     nbest: list[Hypothesis] = field(default_factory=list)  # all returned hypotheses, best first
     truncated: bool = False  # the source was cut to the model's maximum length
     log_prob: float = 0.0  # total log-probability of `tokens`
-    # (source word, target word) links, 0-based, one per target word, in target order; [] without attention.
-    # Words are the whitespace-separated words of source and translation; see `alignment.word_alignment`.
-    alignment: list[tuple[int, int]] = field(default_factory=list)
+
+    @cached_property
+    def alignment(self) -> list[tuple[int, int]]:
+        """(source word, target word) links, 0-based, one per target word, in target order; [] without attention.
+
+        Words are the whitespace-separated words of source and translation; see `alignment.word_alignment`.
+        Read off `attention` on first access (most callers of a bulk translation never ask for it).
+        """
+        return word_alignment(self.src_tokens, self.tokens, self.attention)
 
     def pharaoh(self) -> str:
         """The alignment in Pharaoh format, as fast_align and Moses write it: '0-0 1-2 2-1' (source-target)."""

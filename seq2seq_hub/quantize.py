@@ -1,5 +1,7 @@
 """quantize.py: int8 CPU inference. `Int8Weight` holds a weight quantized once (per output channel,
-symmetric) and multiplies it by activations quantized per row at each call (`torch._int_mm`);
+symmetric) and multiplies it by activations quantized per row at each call: with PyTorch's oneDNN int8
+linear kernel (`torch.ops.onednn.qlinear_pointwise`, the one PyTorch's own x86 int8 inference uses; AMX or
+VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int_mm` where that is missing;
 `int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
 over to them, as autocast does for float dtypes. Which matrices get copies is the modules' business.
 
@@ -47,12 +49,25 @@ def check_int8_device(device: torch.device) -> None:
         )
 
 
+def _onednn_pack(qweight: Tensor) -> Tensor | None:
+    """qweight (N, K) int8 -> oneDNN's prepacked copy for `qlinear_pointwise`; None where PyTorch has no oneDNN
+    int8 linear (a build without it, a CPU it does not support), and `torch._int_mm` serves instead."""
+    if qweight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.onednn.qlinear_prepack(qweight, None)
+    except (AttributeError, RuntimeError):
+        return None
+
+
 @dataclass(frozen=True)
 class Int8Weight:
     """A float weight (N, K) stored as int8 (K, N) with one float scale per output feature (N,)."""
 
     qweight: Tensor  # (K, N) int8: round(weight / scale), transposed for `torch._int_mm`
     scale: Tensor  # (N,) float32: max |weight| of each output feature / 127
+    packed: Tensor | None = None  # the same numbers prepacked for oneDNN's int8 linear, where available
+    zero_points: Tensor | None = None  # (N,) int64 zeros: the quantization is symmetric
 
     @classmethod
     def from_float(cls, weight: Tensor) -> Int8Weight:
@@ -60,7 +75,9 @@ class Int8Weight:
         weight = weight.detach().float()
         scale = weight.abs().amax(dim=1).clamp(min=TINY) / INT8_MAX  # (N,)
         qweight = torch.round(weight / scale.unsqueeze(1)).to(torch.int8)  # (N, K)
-        return cls(qweight=qweight.t().contiguous(), scale=scale)
+        packed = _onednn_pack(qweight)
+        zero_points = None if packed is None else torch.zeros(scale.numel(), dtype=torch.long)
+        return cls(qweight=qweight.t().contiguous(), scale=scale, packed=packed, zero_points=zero_points)
 
     def dequantize(self) -> Tensor:
         """The float weight (N, K) these int8 numbers stand for."""
@@ -70,13 +87,21 @@ class Int8Weight:
 def int8_linear(x: Tensor, weight: Int8Weight, bias: Tensor | None = None) -> Tensor:
     """x (..., K) float @ weight -> (..., N) float32, + bias ((N,) or broadcastable to the output).
 
-    Each row of x is quantized symmetrically with its own scale; the int32 products are scaled back.
+    Each row of x is quantized symmetrically with its own scale (so a sentence's result does not depend on
+    the rest of its batch); the int32 products are scaled back by the weight's and the row's scales.
     """
     rows = x if x.dim() == 2 else x.reshape(-1, x.size(-1))  # (..., K) -> (M, K)
     if rows.dtype != torch.float32:
         rows = rows.float()
     x_scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=TINY).div_(INT8_MAX)  # (M, 1)
     xq = torch.round(rows / x_scale).to(torch.int8)
+    if weight.packed is not None:  # (xq @ qweight) * weight scale in one oneDNN call, then the rows' scales
+        out = torch.ops.onednn.qlinear_pointwise(
+            xq, 1.0, 0, weight.packed, weight.scale, weight.zero_points, None, 1.0, 0, torch.float32, "none", [], ""
+        )  # (M, N) float32
+        if x.dim() != 2:
+            out, x_scale = out.view(*x.shape[:-1], -1), x_scale.view(*x.shape[:-1], 1)  # (..., N), (..., 1)
+        return out.mul_(x_scale) if bias is None else torch.addcmul(bias, out, x_scale)
     out = torch._int_mm(xq, weight.qweight) * x_scale  # (M, N) int32 -> float32
     if x.dim() != 2:
         out = out.view(*x.shape[:-1], out.size(-1))  # (M, N) -> (..., N)

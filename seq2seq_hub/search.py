@@ -161,43 +161,81 @@ def greedy_or_sample(
 
 
 # ---------------------------------------------------------------------- beam search
-def _collect_finished(
-    finished: list[list[RawHypothesis]],
-    finishing: Tensor,
-    picked: tuple[Tensor, Tensor, Tensor],
-    history: tuple[Tensor, Tensor, Tensor | None],
-    log_probs: Tensor,
-    attn: Tensor | None,
-    alive: Tensor,
-    k: int,
-    length_penalty: float,
-) -> None:
+@dataclass
+class _Ending:
+    """A finished beam-search candidate, kept as a back-pointer until the search ends."""
+
+    score: float  # length-normalized
+    step: int  # the step that produced its last token
+    origin: int  # the row (of that step's rows) it extends
+    token: int  # its last token
+    log_prob: float  # its last token's log-prob
+
+
+def _record_endings(finished, finishing, picked, alive, step, k, length_penalty) -> None:
     """Add the finishing candidates to their sentences' lists (each kept to its best k, best first).
 
-    finishing (B', 2K) marks them; picked = (scores, rows in N, tokens), each (B', 2K); history = the
-    beams' ids (N, t), log-probs (N, t) and attention (N, t, S) so far. Gathered for all finishing
-    candidates at once, then split per hypothesis.
+    finishing (B', 2K) marks them; picked = (scores, rows in N, tokens, token log-probs), each (B', 2K).
     """
-    top_scores, flat_origin, token = picked
-    history_ids, history_lps, history_attn = history
+    top_scores, flat_origin, token, token_lp = picked
     rows, ranks = finishing.nonzero(as_tuple=True)  # (F,), (F,)
-    origins, tokens = flat_origin[rows, ranks], token[rows, ranks]  # (F,) rows in N, (F,) ids
-    ids = torch.cat([history_ids.index_select(0, origins), tokens.unsqueeze(1)], 1).tolist()
-    lps = torch.cat([history_lps.index_select(0, origins), log_probs[origins, tokens].unsqueeze(1)], 1).tolist()
-    totals = top_scores[rows, ranks].tolist()
-    attention = None
-    if attn is not None:
-        last = attn.index_select(0, origins).unsqueeze(1)  # (F, 1, S)
-        if history_attn is not None:
-            last = torch.cat([history_attn.index_select(0, origins), last], 1)  # (F, t + 1, S)
-        attention = last.float().cpu()
+    values = (top_scores[rows, ranks], flat_origin[rows, ranks], token[rows, ranks], token_lp[rows, ranks])
+    totals, origins, tokens, lps = (v.tolist() for v in values)
     originals = alive.index_select(0, rows).tolist()
     for j, original in enumerate(originals):
-        score = normalized_score(totals[j], len(ids[j]), length_penalty)
-        finished[original].append(RawHypothesis(ids[j], lps[j], None if attention is None else attention[j], score))
+        score = normalized_score(totals[j], step + 1, length_penalty)
+        finished[original].append(_Ending(score, step, origins[j], tokens[j], lps[j]))
     for original in set(originals):  # keep each row's best k, best first
         finished[original].sort(key=lambda h: h.score, reverse=True)
         del finished[original][k:]
+
+
+def _backtrack(
+    endings: list[_Ending], trail: list[tuple[Tensor, Tensor, Tensor]], attentions: list[Tensor | None]
+) -> list[RawHypothesis]:
+    """Follow each ending's back-pointers to its whole hypothesis (every sentence's at once: one pass over the steps).
+
+    trail[t] = (tokens, parents, log-probs), each (N_t+1,): the beams step t kept, each with its last token,
+    the row of step t it extends and that token's log-prob. attentions[t]: step t's attention (N_t, S) or None.
+    """
+    tokens, parents, lps = ([entry[i].tolist() for entry in trail] for i in range(3))
+    out, rows_at = [], []  # rows_at[h][t]: the row whose step t produced hypothesis h's token t
+    for end in endings:
+        ids, log_probs, rows = [end.token], [end.log_prob], [end.origin]
+        for t in range(end.step - 1, -1, -1):
+            row = rows[-1]  # a row of step t + 1: its token t, and the row of step t it extends
+            ids.append(tokens[t][row])
+            log_probs.append(lps[t][row])
+            rows.append(parents[t][row])
+        rows_at.append(rows[::-1])
+        out.append(RawHypothesis(ids[::-1], log_probs[::-1], None, end.score))
+    if endings and attentions[0] is not None:
+        attention = torch.zeros(len(endings), max(e.step for e in endings) + 1, attentions[0].size(-1))  # (F, T, S)
+        for t, step_attention in enumerate(attentions):
+            hyps = [h for h, end in enumerate(endings) if end.step >= t]
+            if not hyps:
+                break
+            rows = torch.tensor([rows_at[h][t] for h in hyps], device=step_attention.device)
+            attention[hyps, t] = step_attention.index_select(0, rows).float().cpu()
+        for h, hyp in enumerate(out):
+            hyp.attention = attention[h, : len(hyp.ids)]
+    return out
+
+
+def _expand(log_probs: Tensor, scores: Tensor, width: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Each sentence's best 2K one-token extensions of its K beams: the best `width` tokens of each beam
+    (N, V) -> (N, W), then the best 2K of those, without adding the beams' scores over the whole vocabulary.
+
+    scores (B', K) cumulative log-probs -> candidate scores, rows in N, tokens and token log-probs, each (B', 2K).
+    """
+    live, k = scores.shape
+    beam_lps, beam_tokens = log_probs.topk(width, dim=-1)  # (N, W); any sentence's best 2K lie among these
+    candidates = (scores.view(-1, 1) + beam_lps).view(live, k * width)  # (B', K*W)
+    top_scores, top_index = candidates.topk(2 * k, dim=-1)  # (B', 2K)
+    flat_origin = top_index // width + torch.arange(live, device=log_probs.device).unsqueeze(1) * k  # rows in N
+    token = beam_tokens.view(live, k * width).gather(1, top_index)
+    token_lp = beam_lps.view(live, k * width).gather(1, top_index)
+    return top_scores, flat_origin, token, token_lp
 
 
 @torch.inference_mode()
@@ -218,12 +256,14 @@ def beam_search(
     A row keeps its `beam_size` best finished hypotheses and leaves the batch once it has that many and
     no live beam, scored at its current length, beats the worst of them (so a strong beam still running
     is not cut off by weaker ones that ended early); the work shrinks as sentences finish. A hypothesis
-    that reaches its row's max length finishes without `</s>`.
+    that reaches its row's max length finishes without `</s>`. Beams keep back-pointers, not copies of
+    their histories: hypotheses are put together once, at the end.
     """
     config = model.config
-    k, vocab, eos = beam_size, config.tgt_vocab_size, config.eos_token_id
+    k, eos = beam_size, config.eos_token_id
+    width = min(2 * k, config.tgt_vocab_size)
     batch, device = src.size(0), src.device
-    state = model.encode(src, src_lengths).select(torch.arange(batch, device=device).repeat_interleave(k))
+    state = model.encode(src, src_lengths).expand_beams(k)  # K rows per sentence, memory shared
     forced_all = _prefix_tensor(prefixes, batch, device)
     max_lengths = max_lengths.to(device)
 
@@ -231,23 +271,19 @@ def beam_search(
     active = torch.ones(batch, dtype=torch.bool, device=device)  # False: done, kept only to round the batch
     scores = torch.full((batch, k), NEG_INF, device=device)  # cumulative log-probs (B, K)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    history_ids = torch.empty((batch * k, 0), dtype=torch.long, device=device)
-    history_lps = torch.empty((batch * k, 0), device=device)
-    history_attn: Tensor | None = None  # (N, t, S)
+    trail: list[tuple[Tensor, Tensor, Tensor]] = []  # per step: the beams it kept, see `_backtrack`
+    attentions: list[Tensor | None] = []  # per step (N_t, S)
     prev = torch.full((batch * k,), config.bos_token_id, dtype=torch.long, device=device)
-    finished: list[list[RawHypothesis]] = [[] for _ in range(batch)]
+    finished: list[list[_Ending]] = [[] for _ in range(batch)]
     offsets = torch.arange(2 * k, device=device)
 
     for step in range(int(max_lengths.max())):
         live = alive.numel()
         logits, attn, state = model.decode_step(prev, state)
+        attentions.append(attn)
         forced = None if forced_all is None else forced_all.index_select(0, alive).repeat_interleave(k, 0)
         log_probs = _constrain(torch.log_softmax(logits.float(), dim=-1), step, eos, min_length, forced)  # (N, V)
-        candidates = (scores.view(-1, 1) + log_probs).view(live, k * vocab)  # (B', K*V)
-        top_scores, top_index = candidates.topk(2 * k, dim=-1)  # (B', 2K)
-        origin = top_index // vocab  # beam each candidate extends
-        token = top_index % vocab
-        flat_origin = origin + torch.arange(live, device=device).unsqueeze(1) * k  # (B', 2K) rows in N
+        top_scores, flat_origin, token, token_lp = _expand(log_probs, scores, width)  # each (B', 2K)
         is_eos = token == eos
         last_step = (step + 1) >= max_lengths.index_select(0, alive)  # (B',)
 
@@ -255,15 +291,15 @@ def beam_search(
         finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
         finishing &= torch.isfinite(top_scores) & active.unsqueeze(1)
         if bool(finishing.any()):
-            history = (history_ids, history_lps, history_attn)
-            picked = (top_scores, flat_origin, token)
-            _collect_finished(finished, finishing, picked, history, log_probs, attn, alive, k, length_penalty)
+            picked = (top_scores, flat_origin, token, token_lp)
+            _record_endings(finished, finishing, picked, alive, step, k, length_penalty)
 
         # next beams: the first K candidates that are not </s>
         order = (is_eos.long() * (2 * k) + offsets).argsort(dim=-1)[:, :k]  # (B', K)
         scores = top_scores.gather(1, order)
         next_token = token.gather(1, order).view(-1)  # (N,)
         next_origin = flat_origin.gather(1, order).view(-1)  # (N,)
+        next_lp = token_lp.gather(1, order).view(-1)  # (N,)
 
         worst = [finished[r][-1].score if len(finished[r]) >= k else NEG_INF for r in alive.tolist()]
         best_live = scores.max(dim=1).values / (step + 1) ** length_penalty  # (B',)
@@ -272,33 +308,21 @@ def beam_search(
             break
         active = ~done
         going = active.nonzero().squeeze(1)
-        width = min(live, -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
-        moved = width < live
+        width_rows = min(live, -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
+        moved = width_rows < live
         if moved:  # done sentences leave, a multiple of 4 at a time (few distinct matmul shapes)
-            keep = torch.cat([going, done.nonzero().squeeze(1)[: width - going.numel()]])
+            keep = torch.cat([going, done.nonzero().squeeze(1)[: width_rows - going.numel()]])
             alive, scores, active = alive.index_select(0, keep), scores.index_select(0, keep), active[keep]
-            next_token = next_token.view(live, k).index_select(0, keep).view(-1)
-            next_origin = next_origin.view(live, k).index_select(0, keep).view(-1)
-
-        history_ids = torch.cat([history_ids.index_select(0, next_origin), next_token.unsqueeze(1)], 1)
-        picked_lp = log_probs[next_origin, next_token].unsqueeze(1)  # (N, 1)
-        history_lps = torch.cat([history_lps.index_select(0, next_origin), picked_lp], 1)
-        if attn is not None:
-            new_rows = attn.index_select(0, next_origin).unsqueeze(1)  # (N, 1, S)
-            history_attn = (
-                new_rows
-                if history_attn is None
-                else torch.cat([history_attn.index_select(0, next_origin), new_rows], 1)
+            next_token, next_origin, next_lp = (
+                x.view(live, k).index_select(0, keep).view(-1) for x in (next_token, next_origin, next_lp)
             )
+        trail.append((next_token, next_origin, next_lp))
         # beams only move within their sentence, so memory / keys / mask need moving only when rows left
         state = state.select(next_origin) if moved else state.select_hidden(next_origin)
         prev = next_token
-
-    results = []
-    for hyps in finished:
-        hyps.sort(key=lambda h: h.score, reverse=True)
-        results.append(hyps[:num_return_sequences])
-    return results
+    chosen = [hyps[:num_return_sequences] for hyps in finished]
+    hypotheses = iter(_backtrack([end for ends in chosen for end in ends], trail, attentions))  # all at once
+    return [[next(hypotheses) for _ in ends] for ends in chosen]
 
 
 # ---------------------------------------------------------------------- one batch of id lists

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from huggingface_hub import ModelHubMixin
 
-from .alignment import word_alignment
 from .arguments import batch_size_problem, describe
 from .card import CARD_FILE, render_model_card
 from .config import Seq2SeqConfig
@@ -384,5 +383,4 @@ class Translator(
             attention=attention,
             truncated=truncated,
             log_prob=float(sum(raw.log_probs)),
-            alignment=word_alignment(src_tokens, tokens, attention),
         )

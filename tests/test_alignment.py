@@ -62,7 +62,13 @@ def test_attention_of_the_wrong_shape_is_refused():
 def test_pharaoh_format_is_source_dash_target_pairs():
     assert format_pharaoh([(0, 0), (2, 1), (1, 2)]) == "0-0 2-1 1-2"
     assert format_pharaoh([]) == ""
-    hyp = Hypothesis(text="A man", score=0.0, alignment=[(0, 0), (1, 1)])
+    hyp = Hypothesis(
+        text="A man",
+        score=0.0,
+        tokens=["▁A", "▁man", "</s>"],
+        src_tokens=["▁Ein", "▁Mann", "</s>"],
+        attention=[[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]],
+    )
     assert hyp.pharaoh() == "0-0 1-1"
     assert json.loads(json.dumps(hyp.to_dict()))["alignment"] == [[0, 0], [1, 1]]
 

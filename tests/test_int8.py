@@ -4,6 +4,7 @@ float32's, decoding mostly the same as float32's on the bundled model, the float
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,18 @@ def test_int8_linear_is_close_to_float_linear(shape):
     assert rel_error(out, F.linear(x, weight, bias)) < 0.02
     rows, gates = torch.randn(5, 64), torch.randn(5, 48)  # a 2-D bias (the gates' other shares) is added as is
     assert rel_error(linear(rows, Int8Weight.from_float(weight), gates), gates + rows @ weight.t()) < 0.02
+
+
+@pytest.mark.skipif(Int8Weight.from_float(torch.ones(2, 2)).packed is None, reason="no oneDNN int8 linear here")
+@pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64), (640, 64)], ids=["2d", "3d", "many-rows"])
+def test_the_onednn_kernel_gives_the_int_mm_numbers(shape):
+    """The two int8 paths share the quantization; they differ only by float rounding of the scaling."""
+    torch.manual_seed(1)
+    x, weight = torch.randn(*shape), torch.randn(48, 64) * 0.1
+    fast = Int8Weight.from_float(weight)
+    plain = dataclasses.replace(fast, packed=None, zero_points=None)
+    for bias in (None, torch.randn(48), torch.randn(*shape[:-1], 48)):
+        assert torch.allclose(int8_linear(x, fast, bias), int8_linear(x, plain, bias), rtol=1e-5, atol=1e-5)
 
 
 def test_an_all_zero_row_gives_exactly_the_bias():
