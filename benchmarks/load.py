@@ -6,8 +6,9 @@
 
 Starts `python app.py` in a subprocess (the serving flags go to it; left out, the app's defaults),
 warms it up, times `--singles` single requests one after another (one client, end to end), sends
-`--requests` translations from `--clients` threads (each with its own Client), and records failures,
-p50 / p95 latency, throughput and the server's resident memory after warm-up and after the run. Then
+`--requests` translations from `--clients` threads (each with its own Client, all sharing one TLS
+context), and records failures, p50 / p95 latency, throughput, the CPU time per request of the server and
+of the clients (they share this machine's cores), and the server's resident memory. Then
 it floods the queue to check that "queue full" answers come back at once. Last, with the app stopped,
 it times in this process what a request costs the server: the translation alone, one batched call
 for `--clients` requests, and the rest of the handler (request checks and the page's views). Appends a
@@ -22,9 +23,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import socket
+import ssl
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -33,21 +33,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import IO
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class App:
-    """The app under test: its address, its process and the log both its streams go to."""
-
-    url: str
-    process: subprocess.Popen
-    log: IO[str]
+from app_process import ROOT, cpu_seconds, rss_mib, start_app, stop_app, wait_ready  # noqa: E402
 
 
 @dataclass
@@ -81,35 +71,6 @@ class FloodResult:
 
 
 # ---------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with status {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the app did not answer at {url} within {timeout:.0f} s")
-
-
 def raw_flood(url: str, text: str, joins: int = 60) -> tuple[int, list[float]]:
     """POST `joins` queue joins straight to the server; returns (refused, latency in ms of each refusal)."""
     import json
@@ -156,30 +117,6 @@ def read_sentences() -> list[str]:
 
 
 # ---------------------------------------------------------------------- phases
-def start_app(model: str, serving: list[str]) -> App:
-    """Start `python app.py` on a free loopback port (not yet waited for); `serving`: its serving flags."""
-    port = free_port()
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
-    log = open(ROOT / "benchmarks" / ".load-app.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port), *serving],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    return App(f"http://127.0.0.1:{port}/", process, log)
-
-
-def stop_app(app: App) -> None:
-    app.process.terminate()
-    try:
-        app.process.wait(10)
-    except subprocess.TimeoutExpired:
-        app.process.kill()
-    app.log.close()
-
-
 def warm_up(connect, sentences: list[str], options: dict, clients: int) -> None:
     """The same concurrency as the run, so that threads, sessions and caches settle."""
 
@@ -314,6 +251,10 @@ def report_lines(args: argparse.Namespace, command: list[str], measured: dict) -
         f"| {args.requests} | {len(failures)} | {p50:.0f} ms | {p95:.0f} ms | {throughput:.1f} req/s | "
         f"{rss_warm:.0f} MiB | {rss_after:.0f} MiB | {rss_after / rss_warm:.2f}x |",
         "",
+        f"CPU time per request during that run: the server {measured['cpu'][0] / args.requests * 1000:.0f} ms, "
+        f"the {args.clients} clients (this process, on the same {os.cpu_count()} cores) "
+        f"{measured['cpu'][1] / args.requests * 1000:.0f} ms.",
+        "",
         f"Single requests, one at a time from one client (end to end, {len(singles)} requests): "
         f"p50 {single50:.0f} ms, p95 {single95:.0f} ms.",
         "",
@@ -370,12 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict = {}
     try:
         wait_ready(app.url, app.process)
-        connect = partial(Client, app.url, verbose=False, analytics_enabled=False, download_files=False)
+        # gradio_client opens a new httpx client for every request, and with it a TLS context that loads the
+        # CA bundle (~25 ms of CPU a request, on the cores the server needs); one shared context avoids that
+        tls = ssl.create_default_context()
+        connect = partial(Client, app.url, ssl_verify=tls, verbose=False, analytics_enabled=False, download_files=False)
         options = dict(strategy="beam", beam_size=args.beam_size, num_return_sequences=1, api_name="/translate")
         warm_up(connect, sentences, options, args.clients)
         measured["rss_warm"] = rss_mib(app.process.pid)
         measured["singles"] = single_requests(connect, sentences, options, args.singles)
+        cpu_before = cpu_seconds(app.process.pid), cpu_seconds()
         measured["run"] = concurrent_clients(connect, sentences, options, args.clients, args.requests)
+        measured["cpu"] = cpu_seconds(app.process.pid) - cpu_before[0], cpu_seconds() - cpu_before[1]
         measured["rss_after"] = rss_mib(app.process.pid)
         measured["flood"] = queue_flood(connect, app.url, sentences, options)
     finally:

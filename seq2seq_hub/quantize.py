@@ -5,6 +5,12 @@ VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int
 `int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
 over to them, as autocast does for float dtypes. Which matrices get copies is the modules' business.
 
+`linear()` runs a product in int8 only where int8 pays: oneDNN's int8 call and the activations'
+quantization cost a fixed ~50-80 us on this class of CPU, more than a small float32 product (5 beam rows
+through a 1024 x 256 LSTM matrix: 22 us in float32, 84 us in int8; the 6000 x 256 output layer: 274 vs
+118 us; 320 rows through the LSTM matrix: int8 ahead). Products under `INT8_MIN_MACS` multiply-adds use
+the float weight the int8 copy was made from, as the int8 encoder does below `INT8_RNN_MIN_BATCH`.
+
 Shapes: M rows, K input features, N output features.
 """
 
@@ -20,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 INT8_MAX = 127.0
+INT8_MIN_MACS = 1 << 22  # rows x N x K below this: float32 (measured crossover, see above)
 TINY = 1e-12  # an all-zero row keeps a finite scale
 _local = threading.local()  # per thread, like autocast: whether int8 copies are in use
 
@@ -68,16 +75,17 @@ class Int8Weight:
     scale: Tensor  # (N,) float32: max |weight| of each output feature / 127
     packed: Tensor | None = None  # the same numbers prepacked for oneDNN's int8 linear, where available
     zero_points: Tensor | None = None  # (N,) int64 zeros: the quantization is symmetric
+    weight: Tensor | None = None  # (N, K) float32: the weight quantized (the module's own), for small products
 
     @classmethod
     def from_float(cls, weight: Tensor) -> Int8Weight:
         """weight (N, K) float -> its per-output-channel symmetric int8 copy."""
-        weight = weight.detach().float()
+        weight = weight.detach().float()  # the module's own tensor when it is float32 already (no copy)
         scale = weight.abs().amax(dim=1).clamp(min=TINY) / INT8_MAX  # (N,)
         qweight = torch.round(weight / scale.unsqueeze(1)).to(torch.int8)  # (N, K)
         packed = _onednn_pack(qweight)
         zero_points = None if packed is None else torch.zeros(scale.numel(), dtype=torch.long)
-        return cls(qweight=qweight.t().contiguous(), scale=scale, packed=packed, zero_points=zero_points)
+        return cls(qweight.t().contiguous(), scale, packed=packed, zero_points=zero_points, weight=weight)
 
     def dequantize(self) -> Tensor:
         """The float weight (N, K) these int8 numbers stand for."""
@@ -109,7 +117,10 @@ def int8_linear(x: Tensor, weight: Int8Weight, bias: Tensor | None = None) -> Te
 
 
 def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -> Tensor:
-    """`F.linear` for a float weight (N, K); the int8 product for an `Int8Weight`. A 2-D bias is added as is."""
+    """`F.linear` for a float weight (N, K); for an `Int8Weight`, the int8 product, or the float one where the
+    product is under `INT8_MIN_MACS` multiply-adds and the float weight is known. A 2-D bias is added as is."""
     if isinstance(weight, Int8Weight):
-        return int8_linear(x, weight, bias)
+        if weight.weight is None or x.numel() * weight.scale.numel() >= INT8_MIN_MACS:  # rows x K x N
+            return int8_linear(x, weight, bias)
+        weight = weight.weight
     return F.linear(x, weight, bias)

@@ -4,7 +4,9 @@ BLEU-by-length plot; and on a phone-sized screen (390 x 844, touch): an n-best t
 numbers stay on one line, and a heatmap of a long sentence that scrolls in its own box with readable
 labels, read out on a tap.
 
-The zoo is tiny untrained models in a temporary SEQ2SEQ_MODELS_DIR (tests/demozoo.py).
+The zoo is tiny untrained models in a temporary SEQ2SEQ_MODELS_DIR (tests/demozoo.py); one test serves the
+shipped models in `models/` as a visitor meets them: every direction in the pickers, French -> English and
+back, and the German -> English comparison models side by side.
 """
 
 import os
@@ -13,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import gzip  # noqa: E402
+import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -22,7 +25,8 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated)"),
 ]
-DATA = Path(__file__).resolve().parent.parent / "data" / "multi30k"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "multi30k"
 SENTENCE = "Ein Mann fährt mit dem Fahrrad durch die Stadt."
 LONG = (  # about 60 source subwords for the tiny BPE
     "Ein älterer Mann mit einem blauen Hut und einer grünen Jacke steht neben einem kleinen Mädchen, "
@@ -57,8 +61,8 @@ def browser():
             chromium.close()
 
 
-def _pick(page, picker: str, option: str) -> None:
-    """Choose `option` in the dropdown with elem_id `picker`."""
+def _pick(page, picker: str, option: "str | re.Pattern") -> None:
+    """Choose `option` (its whole label, or a pattern) in the dropdown with elem_id `picker`."""
     page.locator(f"#{picker} input").click()
     page.locator(f"#{picker}").get_by_role("option", name=option, exact=True).click()
 
@@ -72,6 +76,7 @@ def _options(page, picker: str) -> list[str]:
     names = options.all_inner_texts()
     page.keyboard.press("Escape")
     expect(options).to_have_count(0)
+    page.locator(f"#{picker} input").blur()  # a later click focuses it again and opens the list
     return [name.strip().splitlines()[-1] for name in names]  # without the chosen option's check mark
 
 
@@ -137,6 +142,70 @@ def test_browser_language_pickers_another_direction_and_the_compare_view(server,
     assert plot.locator("b").count() == 0
     expect(page.locator("#model-list")).to_contain_text("no attention")
     assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def shipped(browser):
+    """The demo serving the shipped models (`models/`), as `python app.py` does."""
+    with serve_zoo(ROOT / "models") as served:
+        yield served
+
+
+def _translate(page, text: str) -> str:
+    from playwright.sync_api import expect
+
+    page.locator("#source textarea").fill(text)
+    page.locator("#translate-button").click()
+    translation = page.locator("#translation textarea")
+    expect(translation).not_to_have_value("", timeout=WAIT)
+    _settled(page)
+    return translation.input_value()
+
+
+def test_browser_with_the_shipped_models_every_direction_and_the_comparison_models(shipped, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(shipped.url, wait_until="domcontentloaded")
+        expect(page.locator("#source textarea")).to_be_visible(timeout=WAIT)
+        assert sorted(_options(page, "src-lang")) == ["Czech", "English", "French", "German"]
+        _pick(page, "src-lang", "English")
+        assert sorted(_options(page, "tgt-lang")) == ["Czech", "French", "German"]
+
+        _pick(page, "src-lang", "French")  # French -> English, then swapped to English -> French
+        expect(page.locator("#tgt-lang input")).to_have_value("English", timeout=WAIT)
+        expect(page.locator("#examples")).to_contain_text(_first_line("fr")[:30], timeout=WAIT)
+        _settled(page)
+        english = _translate(page, _first_line("fr"))  # Un homme avec un chapeau orange regardant quelque chose.
+        assert "man" in english.lower() and "orange hat" in english.lower(), english
+        expect(page.locator("#heatmap table")).to_be_visible()
+        page.locator("#swap-languages").click()
+        expect(page.locator("#src-lang input")).to_have_value("English", timeout=WAIT)
+        expect(page.locator("#tgt-lang input")).to_have_value("French")
+        _settled(page)
+        french = _translate(page, _first_line("en"))  # A man in an orange hat starring at something.
+        assert "homme" in french.lower() and "orange" in french.lower(), french
+        assert {"multi30k-fr-en", "multi30k-en-fr"} <= set(shipped.models.pool.loaded)
+
+        _pick(page, "src-lang", "German")  # the compare view follows the pickers: German -> English
+        expect(page.locator("#tgt-lang input")).to_have_value("English", timeout=WAIT)
+        _settled(page)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#compare-source textarea").fill(_first_line("de"))
+        _pick(page, "compare-spec-2", re.compile(r"^Model multi30k-de-en-luong \("))
+        _pick(page, "compare-spec-3", re.compile(r"^Model multi30k-de-en-no-attention \("))
+        page.locator("#compare-button").click()
+        for number in (1, 2, 3):
+            expect(page.locator(f"#compare-translation-{number} textarea")).not_to_have_value("", timeout=WAIT)
+        _settled(page)
+        expect(page.locator("#compare-label-2")).to_contain_text("multi30k-de-en-luong")
+        expect(page.locator("#compare-heatmap-2 table")).to_be_visible()
+        expect(page.locator("#compare-heatmap-3")).to_contain_text("this model has no attention")
+        flagship = page.locator("#compare-translation-1 textarea").input_value()
+        assert "man" in flagship.lower() and "orange" in flagship.lower(), flagship
+    finally:
+        page.close()
 
 
 # The lines each visible text of the element's table cells (gradio's grid cells) takes: (text, lines) per

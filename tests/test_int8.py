@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq_hub import Seq2SeqModel, Translator
+from seq2seq_hub import Seq2SeqModel, Translator, quantize
 from seq2seq_hub.cli import build_parser
 from seq2seq_hub.cli import main as cli_main
 from seq2seq_hub.int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
@@ -33,6 +33,14 @@ def padded_batch(n: int, vocab: int, seed: int = 0) -> tuple[torch.Tensor, torch
     src = torch.randint(4, vocab, (n, 9), generator=generator)
     src[torch.arange(9) >= lengths.unsqueeze(1)] = 0
     return src, lengths
+
+
+@pytest.fixture(autouse=True)
+def every_product_in_int8(request, monkeypatch):
+    """Tiny test models' products are all under the size where `linear` goes int8: these tests check the
+    int8 paths, so every product is int8 here (but in the test of the threshold itself)."""
+    if "real_threshold" not in request.keywords:
+        monkeypatch.setattr(quantize, "INT8_MIN_MACS", 0)
 
 
 # ---------------------------------------------------------------------- the int8 product
@@ -68,6 +76,20 @@ def test_the_onednn_kernel_gives_the_int_mm_numbers(shape):
     plain = dataclasses.replace(fast, packed=None, zero_points=None)
     for bias in (None, torch.randn(48), torch.randn(*shape[:-1], 48)):
         assert torch.allclose(int8_linear(x, fast, bias), int8_linear(x, plain, bias), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.real_threshold
+def test_small_products_use_the_float_weight_and_large_ones_int8():
+    torch.manual_seed(2)
+    weight, bias = torch.randn(1024, 256) * 0.1, torch.randn(1024)
+    q = Int8Weight.from_float(weight)
+    few, many = torch.randn(5, 256), torch.randn(64, 256)  # 1.3M and 16.8M multiply-adds
+    assert 5 * 256 * 1024 < quantize.INT8_MIN_MACS <= 64 * 256 * 1024
+    assert torch.equal(linear(few, q, bias), F.linear(few, weight, bias))
+    assert torch.equal(linear(many, q, bias), int8_linear(many, q, bias))
+    assert not torch.equal(linear(many, q, bias), F.linear(many, weight, bias))
+    without_float = dataclasses.replace(q, weight=None)  # no float weight kept: int8 whatever the size
+    assert torch.equal(linear(few, without_float, bias), int8_linear(few, q, bias))
 
 
 def test_an_all_zero_row_gives_exactly_the_bias():
