@@ -67,7 +67,7 @@ def test_int8_linear_is_close_to_float_linear(shape):
 
 
 @pytest.mark.skipif(Int8Weight.from_float(torch.ones(2, 2)).packed is None, reason="no oneDNN int8 linear here")
-@pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64), (640, 64)], ids=["2d", "3d", "many-rows"])
+@pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64), (640, 64), (1, 64)], ids=["2d", "3d", "many-rows", "one-row"])
 def test_the_onednn_kernel_gives_the_int_mm_numbers(shape):
     """The two int8 paths share the quantization; they differ only by float rounding of the scaling."""
     torch.manual_seed(1)
@@ -181,6 +181,7 @@ def bundled_pair():
     return Translator.from_pretrained(BUNDLED), Translator.from_pretrained(BUNDLED, compute_dtype="int8")
 
 
+@pytest.mark.real_threshold  # as shipped: small products in float32, large ones in int8
 @pytest.mark.parametrize("options", [dict(strategy="greedy"), dict(beam_size=5)], ids=["greedy", "beam"])
 def test_int8_decodes_the_bundled_model_mostly_as_float32_does(bundled_pair, multi30k, options):
     sources = multi30k("test_2016_flickr", "de", 30)

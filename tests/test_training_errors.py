@@ -250,8 +250,14 @@ def _start(run: Path, log: Path, *args: str, home: Path) -> subprocess.Popen:
     """train.py in the background: a longer run (up to 40 steps), so that it is still going when signalled."""
     command = [sys.executable, str(TRAIN_SCRIPT), *in_process_args(run, *STEPS, "--max_steps", "40", *args)]
     command += ["--epochs", "10"]
-    with open(log, "w") as f:
-        return subprocess.Popen(command, cwd=REPO, env=subprocess_env(home), stdout=f, stderr=f)
+    with open(log, "w") as f:  # Ctrl-C as in a terminal, also when the tests run as a background job (SIGINT ignored)
+        return subprocess.Popen(
+            command, cwd=REPO, env=subprocess_env(home), stdout=f, stderr=f, preexec_fn=_default_sigint
+        )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_checkpoint(run: Path, process: subprocess.Popen, log: Path) -> None:
