@@ -11,10 +11,6 @@ import sys
 # No usage analytics and no Hub telemetry: both libraries read these when they are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-# OpenMP threads sleep when idle instead of spinning: a server's decoding thread shares the cores with the
-# web server's threads (measured with benchmarks/load.py: 15.4 vs 11.4 requests/s from 16 clients, single
-# requests as fast). Read when torch loads OpenMP, so set before the import below.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from seq2seq_hub.demo.server import main  # noqa: E402  (after the environment is set)
 

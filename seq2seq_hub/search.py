@@ -238,6 +238,16 @@ def _expand(log_probs: Tensor, scores: Tensor, width: int) -> tuple[Tensor, Tens
     return top_scores, flat_origin, token, token_lp
 
 
+def _rows_to_keep(done: Tensor) -> Tensor | None:
+    """done (B',) -> the rows that stay: the sentences still going, padded with done ones to a multiple of
+    SENTENCE_MULTIPLE (done sentences leave a few at a time: few distinct matmul shapes); None: all stay."""
+    going = (~done).nonzero().squeeze(1)
+    width = min(done.numel(), -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
+    if width == done.numel():
+        return None
+    return torch.cat([going, done.nonzero().squeeze(1)[: width - going.numel()]])
+
+
 @torch.inference_mode()
 def beam_search(
     model,
@@ -306,19 +316,15 @@ def beam_search(
         done = (best_live <= torch.tensor(worst, device=device)) | last_step | ~active
         if bool(done.all()):
             break
-        active = ~done
-        going = active.nonzero().squeeze(1)
-        width_rows = min(live, -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
-        moved = width_rows < live
-        if moved:  # done sentences leave, a multiple of 4 at a time (few distinct matmul shapes)
-            keep = torch.cat([going, done.nonzero().squeeze(1)[: width_rows - going.numel()]])
+        active, keep = ~done, _rows_to_keep(done)
+        if keep is not None:
             alive, scores, active = alive.index_select(0, keep), scores.index_select(0, keep), active[keep]
             next_token, next_origin, next_lp = (
                 x.view(live, k).index_select(0, keep).view(-1) for x in (next_token, next_origin, next_lp)
             )
         trail.append((next_token, next_origin, next_lp))
         # beams only move within their sentence, so memory / keys / mask need moving only when rows left
-        state = state.select(next_origin) if moved else state.select_hidden(next_origin)
+        state = state.select(next_origin) if keep is not None else state.select_hidden(next_origin)
         prev = next_token
     chosen = [hyps[:num_return_sequences] for hyps in finished]
     hypotheses = iter(_backtrack([end for ends in chosen for end in ends], trail, attentions))  # all at once
