@@ -63,6 +63,7 @@ def browser():
 
 def _pick(page, picker: str, option: "str | re.Pattern") -> None:
     """Choose `option` (its whole label, or a pattern) in the dropdown with elem_id `picker`."""
+    _settled(page)
     page.locator(f"#{picker} input").click()
     page.locator(f"#{picker}").get_by_role("option", name=option, exact=True).click()
 
@@ -70,6 +71,7 @@ def _pick(page, picker: str, option: "str | re.Pattern") -> None:
 def _options(page, picker: str) -> list[str]:
     from playwright.sync_api import expect
 
+    _settled(page)  # a picker being updated is covered by its loading overlay
     page.locator(f"#{picker} input").click()
     options = page.locator(f"#{picker}").get_by_role("option")
     expect(options.first).to_be_visible()

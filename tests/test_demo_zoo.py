@@ -321,3 +321,21 @@ def test_main_reports_an_empty_or_broken_zoo_in_one_line(tmp_path, zoo, monkeypa
     assert demo_server.main(["--models-dir", str(tmp_path / "only-broken")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"its default model '{BROKEN}'" in err and "Traceback" not in err
+
+
+@pytest.mark.filterwarnings("ignore:The value passed into gr.Dropdown")  # the source picker's update names no choices
+def test_the_pickers_events_take_raw_values_a_stale_target_or_unknown_source_fails_nothing(server):
+    """The pickers' events validate what they get themselves: an event still in flight with the old target after
+    a new source changed the target's choices gets the new source's first target, not gradio's error over the
+    target picker; an unknown source changes nothing."""
+    import gradio as gr
+
+    pickers = [f for f in server.demo.fns.values() if f.name in ("change", "swap")]  # source, target, swap
+    assert len(pickers) == 3 and not any(f.preprocess for f in pickers)
+    change, swap = pickers[0], pickers[2]
+    updates = change.fn("en", "en")  # English chosen while the target still says English
+    assert updates[0].value == "en" and updates[1].value == "de"
+    assert [choice[1] for choice in updates[1].choices] == ["de"]
+    with pytest.warns(UserWarning, match="There is no model from 'xx' here. Available directions: cs-en"):
+        assert all(isinstance(u, type(gr.skip())) for u in change.fn("xx", "en"))
+    assert all(isinstance(u, type(gr.skip())) for u in swap.fn(["de"], "en"))  # not a language code

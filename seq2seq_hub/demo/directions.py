@@ -75,10 +75,17 @@ def direction_events(models: DemoModels, pickers: dict[str, Any], page: dict[str
     outputs = [pickers["src"], pickers["tgt"], pickers["swap"], page["source"], page["output"], *results]
     outputs += [page["examples"], page["panel"], *controls.values(), compare["text"], *compare["specs"]]
 
-    def change(src: str, tgt: str) -> list[Any]:
+    def change(src: Any, tgt: Any) -> list[Any]:
+        if src not in models.catalog.sources():  # raw payloads: a stale or made-up value changes nothing
+            gr.Warning(
+                f"There is no model from {str(src)[:20]!r} here. Available directions: {models.catalog.available()}."
+            )
+            return [gr.skip()] * len(outputs)
         return direction_views(models, src, tgt, controls)
 
-    def swap(src: str, tgt: str) -> list[Any]:
+    def swap(src: Any, tgt: Any) -> list[Any]:
+        if not (isinstance(src, str) and isinstance(tgt, str)):
+            return [gr.skip()] * len(outputs)
         if not models.catalog.has(tgt, src):
             gr.Warning(f"There is no {direction_name(tgt, src)} model here.")
             return [gr.skip()] * len(outputs)
@@ -88,8 +95,11 @@ def direction_events(models: DemoModels, pickers: dict[str, Any], page: dict[str
         examples = examples_for(src)
         return examples[index] if isinstance(index, int) and 0 <= index < len(examples) else gr.skip()
 
-    languages = [pickers["src"], pickers["tgt"]]
-    pickers["src"].input(change, languages, outputs, api_visibility="private")
-    pickers["tgt"].input(change, languages, outputs, api_visibility="private")
-    pickers["swap"].click(swap, languages, outputs, api_visibility="private")
+    # The handlers take the pickers' raw values (preprocess=False), as `translate` does: gradio's check of a
+    # value against the dropdown's choices fails when an event still in flight carries the old target after
+    # a new source has changed the target's choices, and showed an error over the target picker.
+    languages, private = [pickers["src"], pickers["tgt"]], {"api_visibility": "private", "preprocess": False}
+    pickers["src"].input(change, languages, outputs, **private)
+    pickers["tgt"].input(change, languages, outputs, **private)
+    pickers["swap"].click(swap, languages, outputs, **private)
     page["examples"].click(pick_example, [page["examples"], pickers["src"]], page["source"], api_visibility="private")
