@@ -1,6 +1,6 @@
 """app_process.py: the demo app as a process under test, for the load and memory benchmarks: start
 `python app.py` on a free loopback port, wait until it answers, read its memory and CPU time from /proc,
-stop it."""
+stop it; and print their report and append it to BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -89,3 +89,11 @@ def stop_app(app: App) -> None:
     except subprocess.TimeoutExpired:
         app.process.kill()
     app.log.close()
+
+
+def publish(lines: list[str], output: str, write: bool = True) -> None:
+    """Print the report `lines` and, if `write`, append them to the file `output`."""
+    print("\n".join(lines))
+    if write:
+        with open(output, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from app_process import ROOT, rss_mib, start_app, stop_app, wait_ready
+from app_process import ROOT, publish, rss_mib, start_app, stop_app, wait_ready
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -96,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     caps = args.max_loaded_models or sorted({MAX_LOADED_MODELS, len(list_models(args.models_dir))})
     runs = {cap: load_every_model(args.models_dir, cap) for cap in caps}
-    lines = report_lines(argv or sys.argv[1:], Path(args.models_dir).name, runs)
-    print("\n".join(lines))
-    if not args.no_write:
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+    publish(report_lines(argv or sys.argv[1:], Path(args.models_dir).name, runs), args.output, not args.no_write)
     return 0
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from app_process import ROOT, cpu_seconds, rss_mib, start_app, stop_app, wait_ready  # noqa: E402
+from app_process import ROOT, cpu_seconds, publish, rss_mib, start_app, stop_app, wait_ready  # noqa: E402
 
 
 @dataclass
@@ -312,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_ready(app.url, app.process)
         # gradio_client opens a new httpx client for every request, and with it a TLS context that loads the
-        # CA bundle (~25 ms of CPU a request, on the cores the server needs); one shared context avoids that
+        # CA bundle (~100 ms of CPU a request measured here, on the cores the server needs); one shared
+        # context avoids that
         tls = ssl.create_default_context()
         connect = partial(Client, app.url, ssl_verify=tls, verbose=False, analytics_enabled=False, download_files=False)
         options = dict(strategy="beam", beam_size=args.beam_size, num_return_sequences=1, api_name="/translate")
@@ -328,11 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_app(app)
     if not args.no_costs:
         measured["costs"] = server_costs(args.model, sentences, args.beam_size, args.clients)
-    lines = report_lines(args, argv or sys.argv[1:], measured)
-    print("\n".join(lines))
-    if not args.no_write:
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+    publish(report_lines(args, argv or sys.argv[1:], measured), args.output, write=not args.no_write)
     return 0
 
 
