@@ -11,8 +11,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import gc  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import weakref  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -106,16 +108,22 @@ def test_pool_loads_lazily_and_keeps_the_most_recently_used_models():
     assert pool.get(b).translator.name == "b" and pool.loaded == ["c", "b"]  # loaded again when asked again
 
 
-def test_a_dropped_model_finishes_its_requests_and_its_thread_ends(translator):
-    pool = ModelPool(lambda choice: translator, max_loaded=1)
+def test_a_dropped_model_is_freed_and_a_request_that_still_holds_it_is_served(translator):
+    class Stand:  # a stand-in that can be weakly referenced, decoding with the real model
+        def translate(self, *args, **kwargs):
+            return translator.translate(*args, **kwargs)
+
+    pool = ModelPool(lambda choice: Stand(), max_loaded=1)
     first = pool.get(_choice("a"))
-    assert first.batcher.translate("Ein Mann.", translator.generation_options.merged(strategy="greedy")).text
-    worker = first.batcher._worker
-    pool.get(_choice("b"))  # a is dropped: its decoding thread ends once idle
-    worker.join(30)
-    assert not worker.is_alive() and pool.loaded == ["b"]
-    late = first.batcher.translate("Ein Mann.", translator.generation_options.merged(strategy="greedy"))
-    assert late.text  # a request that still held the dropped model is served
+    greedy = translator.generation_options.merged(strategy="greedy")
+    assert first.batcher.translate("Ein Mann.", greedy).text
+    late = first.batcher.submit("Ein Mann.", greedy)  # a request still in flight when the model is dropped
+    pool.get(_choice("b"))
+    assert pool.loaded == ["b"] and late.wait().text  # it is served
+    dropped = weakref.ref(first.translator)
+    del first, late
+    gc.collect()
+    assert dropped() is None  # nothing (the decoding thread included) keeps the dropped model
 
 
 def test_concurrent_first_requests_load_a_model_once():

@@ -26,7 +26,7 @@ from seq2seq_hub import Hypothesis  # noqa: E402
 from seq2seq_hub.decoding import DecodingOptions  # noqa: E402
 from seq2seq_hub.demo import layout  # noqa: E402
 from seq2seq_hub.demo import server as demo_server  # noqa: E402
-from seq2seq_hub.demo.batching import BatchingTranslator, Job, group_jobs  # noqa: E402
+from seq2seq_hub.demo.batching import BatchingTranslator, DecodingThread, Job, group_jobs  # noqa: E402
 from seq2seq_hub.demo.handlers import translate_handler  # noqa: E402
 from seq2seq_hub.demo.heatmap import COLOURS, attention_table, colour, short_label  # noqa: E402
 from seq2seq_hub.demo.requests import parse_request  # noqa: E402
@@ -110,6 +110,23 @@ def test_concurrent_callers_each_get_their_own_result_and_share_model_calls():
     for texts, options, _ in fake.calls:  # one call: equal options; seeded sampling alone
         assert {by_text[text] for text in texts} == {options}
         assert options != SEEDED or len(texts) == 1
+
+
+def test_one_decoding_thread_serves_every_model_oldest_first_and_never_mixes_models_in_a_call():
+    thread = DecodingThread()
+    a = EchoTranslator(hold=lambda: thread.waiting(batcher_a) + thread.waiting(batcher_b) < 4)
+    b = EchoTranslator()
+    batcher_a, batcher_b = BatchingTranslator(a, thread=thread), BatchingTranslator(b, max_batch_size=2, thread=thread)
+    opening = batcher_a.submit("a0", GREEDY)  # holds the thread until the other four wait
+    assert a.started.wait(PATIENCE)
+    jobs = [batcher_b.submit("b1", GREEDY), batcher_a.submit("a2", GREEDY)]
+    jobs += [batcher_b.submit("b3", GREEDY), batcher_b.submit("b4", GREEDY)]
+    results = [job.wait().text for job in [opening, *jobs]]
+    assert results == [echo(text, GREEDY, None) for text in ("a0", "b1", "a2", "b3", "b4")]
+    # b's oldest job was the oldest waiting: b's first two (its batch size), then a's, then b's last
+    assert [texts for texts, _, _ in b.calls] == [["b1", "b3"], ["b4"]]
+    assert [texts for texts, _, _ in a.calls] == [["a0"], ["a2"]]
+    assert thread.waiting(batcher_a) == thread.waiting(batcher_b) == 0
 
 
 def test_grouping_keeps_equal_options_together_and_seeded_sampling_alone():

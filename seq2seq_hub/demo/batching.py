@@ -1,6 +1,7 @@
 """batching.py: a micro-batcher in front of one `Translator`, so that visitors who ask at the same time
-share one model call. Requests wait in a list; one decoding thread takes all that are waiting (up to a
-batch size) and makes one `translate(list_of_texts, options=...)` per group of equal `DecodingOptions`.
+share one model call. Requests wait in a list; one decoding thread (for every model of the process) takes
+those of one model that are waiting (up to a batch size) and makes one `translate(list_of_texts,
+options=...)` per group of equal `DecodingOptions`.
 
 Knows nothing of gradio or of the page; `handlers` calls it from the server's worker threads.
 """
@@ -24,6 +25,7 @@ class Job:
     text: str
     options: DecodingOptions
     prefix: str | None = None
+    owner: Any = None  # the `BatchingTranslator` that decodes it
     result: Hypothesis | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -57,34 +59,87 @@ def group_jobs(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
+class DecodingThread:
+    """The one thread that decodes for every `BatchingTranslator` of the process, a batch at a time: it
+    takes the oldest waiting job and, with it, up to its batcher's `max_batch_size` jobs of the same batcher.
+
+    One thread for all models, not one per model: torch's CPU ops already spread over every core, and GNU
+    OpenMP gives each thread that runs them its own team of helper threads. Once a process has more such
+    threads than cores, OpenMP stops spinning between parallel regions, and each of the ~100 small ops of a
+    decoder step then pays to wake its helpers: the flagship ensemble decoded a sentence in 117 ms from a
+    second thread against 51 ms from the only one (2 cores, measured with torch 2.13). The thread holds no
+    reference to a batcher between batches, so a batcher dropped from the demo's pool is freed.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Job] = []
+        self._arrived = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def waiting(self, owner: Any) -> int:
+        """Jobs of batcher `owner` waiting to be taken into a batch."""
+        with self._arrived:
+            return sum(job.owner is owner for job in self._pending)
+
+    def submit(self, job: Job) -> None:
+        with self._arrived:
+            self._pending.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="translate-batches", daemon=True)
+                self._worker.start()
+            self._arrived.notify()
+
+    def _take(self) -> list[Job]:
+        """The next batch (the lock held): the oldest job and the next ones of its batcher, oldest first."""
+        owner = self._pending[0].owner
+        batch = [job for job in self._pending if job.owner is owner][: owner.max_batch_size]
+        taken = {id(job) for job in batch}
+        self._pending = [job for job in self._pending if id(job) not in taken]
+        return batch
+
+    def _serve(self) -> None:
+        while True:
+            with self._arrived:
+                while not self._pending:
+                    self._arrived.wait()
+                batch = self._take()
+            try:
+                batch[0].owner.decode(batch)
+            except BaseException as err:  # decode never raises, short of the interpreter going down
+                for job in batch:
+                    if not job.done.is_set():
+                        job.finish(error=RuntimeError(f"the translation was interrupted: {err!r}"))
+                with self._arrived:
+                    self._worker = None  # the next request starts another
+                raise
+            del batch  # no reference to the batcher while idle
+
+
+DECODING_THREAD = DecodingThread()
+
+
 class BatchingTranslator:
     """Thread-safe `translate(text, options, prefix) -> Hypothesis` that batches concurrent callers.
 
-    One decoding thread (started with the first request) owns the model: it takes up to
-    `max_batch_size` waiting jobs, oldest first, decodes them group by group (see `batch_key`) and hands
-    every job its outcome. Requests that arrive meanwhile wait for the next batch; a lone request is
-    decoded at once, with no waiting window. When a group's call fails, its jobs are decoded one by one,
-    so only the request at fault gets the error. (One thread, not whichever caller is free: the model's
-    memory is then allocated by one thread, which keeps the server's memory from creeping up.)
-    After `close()` the thread ends once nothing waits (a late request starts it again), so that a
-    translator dropped from the demo's model pool is freed.
+    Jobs wait for the process's `DecodingThread`, which takes up to `max_batch_size` of them, oldest first,
+    decodes them group by group (see `batch_key`) and hands every job its outcome. Requests that arrive
+    meanwhile wait for the next batch; a lone request is decoded at once, with no waiting window. When a
+    group's call fails, its jobs are decoded one by one, so only the request at fault gets the error.
+    (One thread, not whichever caller is free: the model's memory is then allocated by one thread, which
+    keeps the server's memory from creeping up, and torch's threads stay few; see `DecodingThread`.)
     """
 
-    def __init__(self, translator: Any, max_batch_size: int = 16):
+    def __init__(self, translator: Any, max_batch_size: int = 16, thread: DecodingThread = DECODING_THREAD):
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
         self.translator = translator
         self.max_batch_size = max_batch_size
-        self._pending: list[Job] = []
-        self._arrived = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._closed = False
+        self._thread = thread
 
     @property
     def waiting(self) -> int:
         """Jobs waiting to be taken into a batch."""
-        with self._arrived:
-            return len(self._pending)
+        return self._thread.waiting(self)
 
     def translate(self, text: str, options: DecodingOptions, prefix: str | None = None) -> Hypothesis:
         """The best hypothesis (with its n-best list) for one text; raises what `Translator.translate`
@@ -94,40 +149,9 @@ class BatchingTranslator:
     def submit(self, text: str, options: DecodingOptions, prefix: str | None = None) -> Job:
         """Queue one text without waiting: `job.wait()` gives its hypothesis. (One caller with several
         texts, like the demo's comparison, submits them all and then waits, so they can share calls.)"""
-        job = Job(text, options, prefix)
-        with self._arrived:
-            self._pending.append(job)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._serve, name="translate-batches", daemon=True)
-                self._worker.start()
-            self._arrived.notify()
+        job = Job(text, options, prefix, owner=self)
+        self._thread.submit(job)
         return job
-
-    def close(self) -> None:
-        """Let the decoding thread end once no job waits (jobs already queued are still decoded)."""
-        with self._arrived:
-            self._closed = True
-            self._arrived.notify_all()
-
-    def _serve(self) -> None:
-        """The decoding thread: batch after batch, until `close()` and nothing left to decode."""
-        while True:
-            with self._arrived:
-                while not self._pending:
-                    if self._closed:
-                        self._worker = None  # a later request starts another
-                        return
-                    self._arrived.wait()
-                batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
-            try:
-                self.decode(batch)
-            except BaseException as err:  # decode never raises, short of the interpreter going down
-                for job in batch:
-                    if not job.done.is_set():
-                        job.finish(error=RuntimeError(f"the translation was interrupted: {err!r}"))
-                with self._arrived:
-                    self._worker = None  # the next request starts another
-                raise
 
     def decode(self, batch: list[Job]) -> None:
         """Give every job of `batch` its outcome (never raises)."""

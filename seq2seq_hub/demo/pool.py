@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..cpu import run_in_new_thread
 from .batching import BatchingTranslator
 from .catalog import Catalog, ModelChoice, direction_name
 
@@ -86,8 +87,8 @@ class ModelPool:
         if not owner:  # another request is loading it: share its outcome
             return pending.result()
         try:
-            with self._load_lock:
-                translator = self._load(choice)
+            with self._load_lock:  # in a thread of its own: see `run_in_new_thread`
+                translator = run_in_new_thread(self._load, choice)
         except Exception as err:
             logger.exception("cannot load the model %r from %r", choice.name, choice.source)
             direction = direction_name(choice.src_lang, choice.tgt_lang)
@@ -112,7 +113,6 @@ class ModelPool:
         self._served[choice.name] = served
         while len(self._served) > self.max_loaded:
             _, dropped = self._served.popitem(last=False)
-            dropped.batcher.close()
             logger.info("unloaded the model %r (more than %d loaded)", dropped.choice.name, self.max_loaded)
         return served
 
