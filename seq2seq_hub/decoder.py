@@ -9,6 +9,7 @@ C encoder output width, A attention width, V vocabulary size, L layers, G gates 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,9 @@ from .config import Seq2SeqConfig
 from .quantize import Int8Weight, int8_enabled, linear
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
+# |values| of an LSTM's or GRU's hidden state (o * tanh(c); a mix of tanh and the previous state), of a
+# tanh, and of any attention-weighted mean of such states never exceed this: int8 takes it as a fixed range
+RNN_OUTPUT_BOUND = 1.0
 
 
 def _select_hidden(hidden: Hidden, index: Tensor) -> Hidden:
@@ -175,15 +179,15 @@ class Decoder(nn.Module):
             return
         with torch.no_grad(), torch.autocast(self.output_bias.device.type, enabled=False):
             w = self.weights()
-        q = Int8Weight.from_float
+        q, bounded = Int8Weight.from_float, partial(Int8Weight.from_float, input_bound=RNN_OUTPUT_BOUND)
         self.int8_weights = replace(
             w,
             emb=q(w.emb),
-            context=None if w.context is None else q(w.context),
-            w_ih=w.w_ih[:1] + [q(m) for m in w.w_ih[1:]],  # layer 0's serves as emb / context above
-            w_hh=[q(m) for m in w.w_hh],
-            pre_output=q(w.pre_output),
-            output=q(w.output),
+            context=None if w.context is None else bounded(w.context),  # a mix of encoder RNN outputs
+            w_ih=w.w_ih[:1] + [bounded(m) for m in w.w_ih[1:]],  # the layer below's output; layer 0's: emb / context
+            w_hh=[bounded(m) for m in w.w_hh],  # the hidden state
+            pre_output=q(w.pre_output),  # the embedding is among its inputs: unbounded
+            output=bounded(w.output),  # a tanh
         )
 
     def readout(self, rnn_out: Tensor, context: Tensor | None, emb: Tensor, weights: DecoderWeights) -> Tensor:

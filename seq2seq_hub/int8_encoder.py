@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .decoder import Decoder, Hidden
+from .decoder import RNN_OUTPUT_BOUND, Decoder, Hidden
 from .quantize import Int8Weight, linear
 
 INT8_RNN_MIN_BATCH = 4  # smaller batches: nn.LSTM / nn.GRU's fused kernel beats a step loop of int8 products
@@ -49,9 +49,12 @@ class Int8RNN:
     @classmethod
     def from_rnn(cls, rnn: nn.LSTM | nn.GRU) -> Int8RNN:
         lstm, cells = rnn.mode == "LSTM", []
-        for name in (f"l{i}{s}" for i in range(rnn.num_layers) for s in ["", "_reverse"][: 1 + rnn.bidirectional]):
+        directions = ["", "_reverse"][: 1 + rnn.bidirectional]
+        for layer, name in ((i, f"l{i}{suffix}") for i in range(rnn.num_layers) for suffix in directions):
             b_ih, b_hh = (getattr(rnn, f"bias_{kind}_{name}").detach() for kind in ("ih", "hh"))
-            w_ih, w_hh = (Int8Weight.from_float(getattr(rnn, f"weight_{kind}_{name}")) for kind in ("ih", "hh"))
+            # inputs: the embeddings (layer 0: unbounded) or the outputs of the layer below; the hidden state
+            w_ih = Int8Weight.from_float(getattr(rnn, f"weight_ih_{name}"), RNN_OUTPUT_BOUND if layer else None)
+            w_hh = Int8Weight.from_float(getattr(rnn, f"weight_hh_{name}"), RNN_OUTPUT_BOUND)
             cells.append(Int8Cell(w_ih, w_hh, b_ih + b_hh, None) if lstm else Int8Cell(w_ih, w_hh, b_ih, b_hh))
         return cls(cells, lstm, 2 if rnn.bidirectional else 1)
 

@@ -1,5 +1,5 @@
 """quantize.py: int8 CPU inference. `Int8Weight` holds a weight quantized once (per output channel,
-symmetric) and multiplies it by activations quantized per row at each call: with PyTorch's oneDNN int8
+symmetric) and multiplies it by activations quantized at each call (see below): with PyTorch's oneDNN int8
 linear kernel (`torch.ops.onednn.qlinear_pointwise`, the one PyTorch's own x86 int8 inference uses; AMX or
 VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int_mm` where that is missing;
 `int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
@@ -10,6 +10,15 @@ quantization cost a fixed ~50-80 us on this class of CPU, more than a small floa
 through a 1024 x 256 LSTM matrix: 22 us in float32, 84 us in int8; the 6000 x 256 output layer: 274 vs
 118 us; 320 rows through the LSTM matrix: int8 ahead). Products under `INT8_MIN_MACS` multiply-adds use
 the float weight the int8 copy was made from, as the int8 encoder does below `INT8_RNN_MIN_BATCH`.
+
+Inputs known to lie in [-b, b] (an RNN's hidden state, a tanh, a mix of encoder outputs: b = 1) are
+quantized with the fixed scale b / 127 (`Int8Weight.input_bound`), so that one oneDNN call does the
+whole product, scales and bias included; other inputs get one scale per row, computed at each call and
+applied with the bias in a second pass over the output. Either way a row's result does not depend on the
+other rows of its batch. The fixed scale is what makes int8 pay for large products: 640 beam rows through
+the 6000 x 256 output layer took 1.0 ms with it, 10 ms with scales per row and 7 ms in float32 (2 cores,
+torch 2.13); below about 4M multiply-adds float32 stays ahead either way (5 rows through a 1024 x 256
+matrix: 20 us float32, 45 us fixed scale).
 
 Shapes: M rows, K input features, N output features.
 """
@@ -76,16 +85,21 @@ class Int8Weight:
     packed: Tensor | None = None  # the same numbers prepacked for oneDNN's int8 linear, where available
     zero_points: Tensor | None = None  # (N,) int64 zeros: the quantization is symmetric
     weight: Tensor | None = None  # (N, K) float32: the weight quantized (the module's own), for small products
+    input_bound: float | None = None  # inputs lie in [-input_bound, input_bound]: one fixed scale for them
 
     @classmethod
-    def from_float(cls, weight: Tensor) -> Int8Weight:
-        """weight (N, K) float -> its per-output-channel symmetric int8 copy."""
+    def from_float(cls, weight: Tensor, input_bound: float | None = None) -> Int8Weight:
+        """weight (N, K) float -> its per-output-channel symmetric int8 copy. `input_bound`: a bound on the
+        absolute value of every input it will multiply (None: unknown, each row scaled at each call)."""
         weight = weight.detach().float()  # the module's own tensor when it is float32 already (no copy)
         scale = weight.abs().amax(dim=1).clamp(min=TINY) / INT8_MAX  # (N,)
         qweight = torch.round(weight / scale.unsqueeze(1)).to(torch.int8)  # (N, K)
         packed = _onednn_pack(qweight)
         zero_points = None if packed is None else torch.zeros(scale.numel(), dtype=torch.long)
-        return cls(qweight.t().contiguous(), scale, packed=packed, zero_points=zero_points, weight=weight)
+        if input_bound is not None and not input_bound > 0:
+            raise ValueError(f"input_bound must be positive, got {input_bound!r}")
+        bound = None if input_bound is None else float(input_bound)
+        return cls(qweight.t().contiguous(), scale, packed, zero_points, weight, bound)
 
     def dequantize(self) -> Tensor:
         """The float weight (N, K) these int8 numbers stand for."""
@@ -95,30 +109,46 @@ class Int8Weight:
 def int8_linear(x: Tensor, weight: Int8Weight, bias: Tensor | None = None) -> Tensor:
     """x (..., K) float @ weight -> (..., N) float32, + bias ((N,) or broadcastable to the output).
 
-    Each row of x is quantized symmetrically with its own scale (so a sentence's result does not depend on
-    the rest of its batch); the int32 products are scaled back by the weight's and the row's scales.
+    x is quantized symmetrically: with the fixed scale `weight.input_bound / 127` where the weight has a
+    bound, else each row with its own scale (so a sentence's result never depends on the rest of its batch);
+    the int32 products are scaled back by the weight's and the input's scales.
     """
     rows = x if x.dim() == 2 else x.reshape(-1, x.size(-1))  # (..., K) -> (M, K)
     if rows.dtype != torch.float32:
         rows = rows.float()
-    x_scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=TINY).div_(INT8_MAX)  # (M, 1)
-    xq = torch.round(rows / x_scale).to(torch.int8)
-    if weight.packed is not None:  # (xq @ qweight) * weight scale in one oneDNN call, then the rows' scales
-        # one row goes in twice: oneDNN's kernel for a single row can be 100x slower (22 ms instead of 0.1 ms
-        # for 1 x 256 x 6000 measured with torch 2.13), which greedy decoding of one sentence would pay every step
-        single = xq.size(0) == 1
-        out = torch.ops.onednn.qlinear_pointwise(
-            xq.expand(2, -1) if single else xq,
-            *(1.0, 0, weight.packed, weight.scale, weight.zero_points, None, 1.0, 0, torch.float32, "none", [], ""),
-        )  # (M, N) float32
-        out = out[:1] if single else out
-        if x.dim() != 2:
-            out, x_scale = out.view(*x.shape[:-1], -1), x_scale.view(*x.shape[:-1], 1)  # (..., N), (..., 1)
-        return out.mul_(x_scale) if bias is None else torch.addcmul(bias, out, x_scale)
-    out = torch._int_mm(xq, weight.qweight) * x_scale  # (M, N) int32 -> float32
+    fixed = weight.input_bound is not None
+    if fixed:
+        x_scale: Tensor | float = weight.input_bound / INT8_MAX
+        xq = torch.round(rows * (INT8_MAX / weight.input_bound)).to(torch.int8)
+    else:
+        x_scale = rows.abs().amax(dim=1, keepdim=True).clamp_(min=TINY).div_(INT8_MAX)  # (M, 1)
+        xq = torch.round(rows / x_scale).to(torch.int8)
+    if weight.packed is not None:  # oneDNN: weight scales in the call, and a fixed input scale and 1-D bias too
+        fused_bias = fixed and bias is not None and bias.dim() == 1 and bias.dtype == torch.float32
+        out = _onednn_product(xq, x_scale if fixed else 1.0, weight, bias if fused_bias else None)  # (M, N)
+        factor = None if fixed else x_scale
+        bias = None if fused_bias else bias
+    else:  # int32 products, scaled here
+        out, factor = torch._int_mm(xq, weight.qweight) * x_scale, weight.scale  # (M, N) float32, (N,)
     if x.dim() != 2:
-        out = out.view(*x.shape[:-1], out.size(-1))  # (M, N) -> (..., N)
-    return out.mul_(weight.scale) if bias is None else torch.addcmul(bias, out, weight.scale)
+        out = out.view(*x.shape[:-1], -1)  # (..., N)
+        factor = factor.view(*x.shape[:-1], 1) if factor is not None and factor.dim() == 2 else factor
+    if factor is None:
+        return out if bias is None else out.add_(bias)
+    return out.mul_(factor) if bias is None else torch.addcmul(bias, out, factor)
+
+
+def _onednn_product(xq: Tensor, x_scale: float, weight: Int8Weight, bias: Tensor | None) -> Tensor:
+    """xq (M, K) int8 @ the packed weight -> (M, N) float32: the int32 products times `x_scale` and the
+    weight's scales, plus `bias` (N,) if given, in one oneDNN call."""
+    # one row goes in twice: oneDNN's kernel for a single row can be 100x slower (22 ms instead of 0.1 ms
+    # for 1 x 256 x 6000 measured with torch 2.13), which greedy decoding of one sentence would pay every step
+    single = xq.size(0) == 1
+    out = torch.ops.onednn.qlinear_pointwise(
+        xq.expand(2, -1) if single else xq,
+        *(x_scale, 0, weight.packed, weight.scale, weight.zero_points, bias, 1.0, 0, torch.float32, "none", [], ""),
+    )
+    return out[:1] if single else out
 
 
 def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -> Tensor:

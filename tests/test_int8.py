@@ -1,6 +1,7 @@
-"""int8 CPU decoding: weights quantized once per output channel, activations per row; products close to
-float32's, decoding mostly the same as float32's on the bundled model, the float path untouched outside
-`int8_decoding()`, every ensemble member quantized, and `compute_dtype` / `--dtype` accepting 'int8'."""
+"""int8 CPU decoding: weights quantized once per output channel, activations per row or in a fixed range
+where they are bounded (RNN states, tanh); products close to float32's, decoding mostly the same as
+float32's on the bundled model, the float path untouched outside `int8_decoding()`, every ensemble member
+quantized, and `compute_dtype` / `--dtype` accepting 'int8'."""
 
 from __future__ import annotations
 
@@ -67,15 +68,38 @@ def test_int8_linear_is_close_to_float_linear(shape):
 
 
 @pytest.mark.skipif(Int8Weight.from_float(torch.ones(2, 2)).packed is None, reason="no oneDNN int8 linear here")
+@pytest.mark.parametrize("bound", [None, 1.0], ids=["row-scales", "fixed-scale"])
 @pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64), (640, 64), (1, 64)], ids=["2d", "3d", "many-rows", "one-row"])
-def test_the_onednn_kernel_gives_the_int_mm_numbers(shape):
+def test_the_onednn_kernel_gives_the_int_mm_numbers(shape, bound):
     """The two int8 paths share the quantization; they differ only by float rounding of the scaling."""
     torch.manual_seed(1)
     x, weight = torch.randn(*shape), torch.randn(48, 64) * 0.1
-    fast = Int8Weight.from_float(weight)
+    x = x if bound is None else torch.tanh(x)
+    fast = Int8Weight.from_float(weight, input_bound=bound)
     plain = dataclasses.replace(fast, packed=None, zero_points=None)
     for bias in (None, torch.randn(48), torch.randn(*shape[:-1], 48)):
         assert torch.allclose(int8_linear(x, fast, bias), int8_linear(x, plain, bias), rtol=1e-5, atol=1e-5)
+
+
+def test_a_bounded_input_takes_one_fixed_scale_and_each_row_is_independent_of_its_batch():
+    torch.manual_seed(3)
+    weight, bias = torch.randn(48, 64) * 0.1, torch.randn(48)
+    bounded = Int8Weight.from_float(weight, input_bound=1.0)
+    assert bounded.input_bound == 1.0 and Int8Weight.from_float(weight).input_bound is None
+    x = torch.tanh(torch.randn(9, 64) * 3)  # a tanh, as the output layer and the RNN cells get
+    x[0] = 1.0  # the bound itself: the top of the int8 range, not beyond it
+    out = int8_linear(x, bounded, bias)
+    assert rel_error(out, F.linear(x, weight, bias)) < 0.02
+    assert torch.allclose(out[0], bounded.dequantize().sum(1) + bias, atol=1e-4)
+    for row in (0, 4, 8):  # a row alone gives what it gives in its batch
+        assert torch.allclose(int8_linear(x[row : row + 1], bounded, bias), out[row : row + 1], atol=1e-6)
+    x[1] *= 0.01  # a row of small values keeps the fixed step (1/127): within half a step of x, and of w
+    x_part = weight.abs().sum(1) * 0.5 / 127  # (N,) the inputs' rounding, through |w|
+    w_part = x.abs().sum(1, keepdim=True) * bounded.scale / 2  # (M, N) the weights' rounding, through |x|
+    assert bool(((int8_linear(x, bounded) - x @ weight.t()).abs() <= x_part + w_part + 1e-6).all())
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="input_bound must be positive"):
+            Int8Weight.from_float(weight, input_bound=bad)
 
 
 @pytest.mark.real_threshold
@@ -156,6 +180,19 @@ def test_int8_logits_are_close_to_float32_on_a_tiny_model(make_model, attention,
         assert rel_error(approx, exact) < INT8_REL_ERROR
         assert rel_error(approx_steps, steps) < INT8_REL_ERROR
         assert not torch.equal(approx, exact)  # the int8 path really ran
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_fixed_input_range_goes_only_to_matrices_whose_inputs_are_rnn_states_or_a_tanh(make_model, layers):
+    model = make_model(encoder_layers=layers, decoder_layers=layers)
+    model.quantize_int8()
+    w = model.decoder.int8_weights
+    bounded = [w.context, w.output, *w.w_hh, *w.w_ih[1:]]  # context mix, tanh, hidden state, layer below
+    assert all(m.input_bound == 1.0 for m in bounded) and len(bounded) == 2 + 2 * layers - 1
+    assert w.emb.input_bound is None and w.pre_output.input_bound is None  # both see the embedding
+    cells = model.encoder.int8_rnn.cells  # layer by layer, both directions
+    assert [c.w_ih.input_bound for c in cells] == [None, None] + [1.0, 1.0] * (layers - 1)
+    assert all(c.w_hh.input_bound == 1.0 for c in cells)
 
 
 def test_quantizing_leaves_the_float_model_and_its_state_dict_alone(make_model):
