@@ -51,14 +51,20 @@ def direction_name(src: str, tgt: str) -> str:
 
 def load_translator(model: str, device: str | None = None, offline: bool = False, dtype: str = "auto") -> Translator:
     """A `Translator` from a folder or Hub id, on `device` (default: cuda when available), decoding in
-    `dtype` (auto: int8 on a CPU, float32 on a GPU; see `serving_dtype`)."""
+    `dtype` (auto: int8 on a CPU, float32 on a GPU; see `serving_dtype`). Loaded in a thread that then
+    ends, so that only the demo's decoding thread keeps torch's helper threads (see `run_in_new_thread`)."""
     import torch
 
+    from ..cpu import run_in_new_thread
     from ..translator import Translator
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return Translator.from_pretrained(
-        model, device=device, local_files_only=offline, compute_dtype=serving_dtype(dtype, device)
+    return run_in_new_thread(
+        Translator.from_pretrained,
+        model,
+        device=device,
+        local_files_only=offline,
+        compute_dtype=serving_dtype(dtype, device),
     )
 
 

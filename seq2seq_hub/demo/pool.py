@@ -16,7 +16,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from ..cpu import run_in_new_thread
 from .batching import BatchingTranslator
 from .catalog import Catalog, ModelChoice, direction_name
 
@@ -87,8 +86,8 @@ class ModelPool:
         if not owner:  # another request is loading it: share its outcome
             return pending.result()
         try:
-            with self._load_lock:  # in a thread of its own: see `run_in_new_thread`
-                translator = run_in_new_thread(self._load, choice)
+            with self._load_lock:
+                translator = self._load(choice)
         except Exception as err:
             logger.exception("cannot load the model %r from %r", choice.name, choice.source)
             direction = direction_name(choice.src_lang, choice.tgt_lang)

@@ -15,7 +15,6 @@ from functools import partial
 
 import gradio as gr
 
-from ..cpu import run_in_new_thread
 from .catalog import Catalog, load_translator
 from .layout import CONCURRENCY_LIMIT, CSS, MAX_BATCH_SIZE, QUEUE_MAX_SIZE, THEME, build_demo
 from .pool import MAX_LOADED_MODELS, DemoModels, ModelPool
@@ -94,9 +93,8 @@ def load_models(args: argparse.Namespace) -> DemoModels:
     """The models to serve: the one given by --model, or the zoo (its default direction loaded now, the
     rest on their first request). Raises with a one-line reason when nothing can be served."""
     load = partial(load_translator, device=args.device, offline=args.offline, dtype=args.dtype)
-    if args.model:  # loaded in a thread that then ends, as the pool loads: see `run_in_new_thread`
-        translator = run_in_new_thread(load, args.model)
-        return DemoModels.of(translator, max_batch_size=args.max_batch_size, source=args.model)
+    if args.model:
+        return DemoModels.of(load(args.model), max_batch_size=args.max_batch_size, source=args.model)
     from ..zoo import MODELS_DIR, list_models
 
     entries = list_models(args.models_dir)  # None: $SEQ2SEQ_MODELS_DIR, else the checkout's models/
@@ -107,7 +105,7 @@ def load_models(args: argparse.Namespace) -> DemoModels:
     pool = ModelPool(lambda choice: load(choice.source), args.max_loaded_models, args.max_batch_size)
     default = catalog.default_model(*catalog.default_direction)
     try:  # the page starts with this one: it must load
-        pool.put(default, run_in_new_thread(load, default.source))
+        pool.put(default, load(default.source))
     except Exception as err:
         raise RuntimeError(f"its default model {default.name!r}: {err}") from None
     return DemoModels(catalog, pool)
