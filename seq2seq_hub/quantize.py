@@ -91,13 +91,13 @@ class Int8Weight:
     def from_float(cls, weight: Tensor, input_bound: float | None = None) -> Int8Weight:
         """weight (N, K) float -> its per-output-channel symmetric int8 copy. `input_bound`: a bound on the
         absolute value of every input it will multiply (None: unknown, each row scaled at each call)."""
+        if input_bound is not None and not input_bound > 0:
+            raise ValueError(f"input_bound must be positive, got {input_bound!r}")
         weight = weight.detach().float()  # the module's own tensor when it is float32 already (no copy)
         scale = weight.abs().amax(dim=1).clamp(min=TINY) / INT8_MAX  # (N,)
         qweight = torch.round(weight / scale.unsqueeze(1)).to(torch.int8)  # (N, K)
         packed = _onednn_pack(qweight)
         zero_points = None if packed is None else torch.zeros(scale.numel(), dtype=torch.long)
-        if input_bound is not None and not input_bound > 0:
-            raise ValueError(f"input_bound must be positive, got {input_bound!r}")
         bound = None if input_bound is None else float(input_bound)
         return cls(qweight.t().contiguous(), scale, packed, zero_points, weight, bound)
 
