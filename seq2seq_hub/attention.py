@@ -11,6 +11,7 @@ A attention width.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -57,9 +58,10 @@ class BahdanauAttention(nn.Module):
             with torch.autocast("cpu", enabled=False):
                 return self.forward(query.float(), keys.float(), memory.float(), mask)
         sentences, length, width = keys.shape
-        q = self.query_proj(query).view(sentences, -1, 1, width)  # (N, H) -> (M, G, 1, A)
+        # the projections called directly (not as modules): these run once per decoding step
+        q = F.linear(query, self.query_proj.weight, self.query_proj.bias).view(sentences, -1, 1, width)  # (M, G, 1, A)
         energy = torch.add(q, keys.unsqueeze(1)).tanh_()  # (M, G, S, A)
-        scores = self.energy(energy).squeeze(-1)  # (M, G, S)
+        scores = torch.matmul(energy, self.energy.weight.view(width))  # (M, G, S, A) @ (A,) -> (M, G, S)
         weights = masked_softmax(scores, mask)  # (M, G, S)
         context = torch.bmm(weights, memory)  # (M, G, S) @ (M, S, C) -> (M, G, C)
         return context.view(query.size(0), -1), weights.view(query.size(0), length)

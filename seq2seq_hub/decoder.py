@@ -134,6 +134,10 @@ class Decoder(nn.Module):
         self.int8_weights: DecoderWeights | None = None  # int8 copies, used inside `int8_decoding()`
 
     # ------------------------------------------------------------------ pieces shared by every path
+    def _dropout(self, x: Tensor) -> Tensor:
+        """Dropout while training; at inference x itself, without a call per decoding step."""
+        return self.dropout(x) if self.training else x
+
     def prepare_memory(self, memory: Tensor) -> tuple[Tensor, Tensor | None]:
         """memory (B, S, C) -> (memory, keys) as the attention takes them; keys None without attention."""
         return (memory, None) if self.attention is None else self.attention.prepare(memory)
@@ -198,7 +202,7 @@ class Decoder(nn.Module):
             features = torch.cat([rnn_out, context], dim=-1)
         else:
             features = torch.cat([rnn_out, emb], dim=-1)
-        pre = self.dropout(torch.tanh(linear(features, weights.pre_output, weights.pre_output_bias)))  # (..., E)
+        pre = self._dropout(torch.tanh(linear(features, weights.pre_output, weights.pre_output_bias)))  # (..., E)
         return linear(pre, weights.output, weights.output_bias)  # (..., E) -> (..., V)
 
     # ------------------------------------------------------------------ the recurrent cell, one step at a time
@@ -229,7 +233,7 @@ class Decoder(nn.Module):
         new_h, new_c = [], []
         for layer, (h, c) in enumerate(zip(hs, cs)):
             if layer > 0:
-                below = F.dropout(new_h[-1], self.rnn.dropout, self.training)  # as nn.LSTM between layers
+                below = F.dropout(new_h[-1], self.rnn.dropout) if self.training else new_h[-1]  # as nn.LSTM
                 x_gates = linear(below, weights.w_ih[layer], weights.x_bias[layer])
             h, c = self._cell(x_gates, h, c, weights.w_hh[layer], None if lstm else weights.b_hh[layer])
             new_h.append(h)
@@ -251,7 +255,7 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None, DecoderState]:
         """One step up to the readout: prev_tokens (B,) -> rnn_out (B, H), context (B, C) or None,
         emb (B, E), attention (B, S) or None, next state."""
-        emb = self.dropout(self.embedding(prev_tokens))  # (B, E)
+        emb = self._dropout(self.embedding(prev_tokens))  # (B, E)
         x_gates = linear(emb, state.weights.emb, state.weights.x_bias[0])  # the embedding's share (B, G*H)
         if self.kind == "bahdanau":
             out, context, attention, hidden = self._bahdanau_rnn_step(x_gates, state)
@@ -273,7 +277,7 @@ class Decoder(nn.Module):
     # ------------------------------------------------------------------ whole target at once (teacher forcing)
     def forward_teacher(self, tgt_in: Tensor, state: DecoderState) -> tuple[Tensor, Tensor | None]:
         """tgt_in (B, T) -> logits (B, T, V), attention (B, T, S) or None. Same numbers as stepping."""
-        emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        emb = self._dropout(self.embedding(tgt_in))  # (B, T, E)
         weights = state.weights
         if self.kind == "bahdanau":
             outs, contexts, attentions = [], [], []

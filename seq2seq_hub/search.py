@@ -172,8 +172,9 @@ class _Ending:
     log_prob: float  # its last token's log-prob
 
 
-def _record_endings(finished, finishing, picked, alive, step, k, length_penalty) -> None:
-    """Add the finishing candidates to their sentences' lists (each kept to its best k, best first).
+def _record_endings(finished, finishing, picked, alive, step, k, length_penalty, worst) -> None:
+    """Add the finishing candidates to their sentences' lists (each kept to its best k, best first); a list that
+    holds k sets its row of `worst` (B,) to its k-th score.
 
     finishing (B', 2K) marks them; picked = (scores, rows in N, tokens, token log-probs), each (B', 2K).
     """
@@ -188,6 +189,8 @@ def _record_endings(finished, finishing, picked, alive, step, k, length_penalty)
     for original in set(originals):  # keep each row's best k, best first
         finished[original].sort(key=lambda h: h.score, reverse=True)
         del finished[original][k:]
+        if len(finished[original]) == k:
+            worst[original] = finished[original][-1].score
 
 
 def _backtrack(
@@ -238,14 +241,13 @@ def _expand(log_probs: Tensor, scores: Tensor, width: int) -> tuple[Tensor, Tens
     return top_scores, flat_origin, token, token_lp
 
 
-def _rows_to_keep(done: Tensor) -> Tensor | None:
-    """done (B',) -> the rows that stay: the sentences still going, padded with done ones to a multiple of
-    SENTENCE_MULTIPLE (done sentences leave a few at a time: few distinct matmul shapes); None: all stay."""
-    going = (~done).nonzero().squeeze(1)
-    width = min(done.numel(), -(-going.numel() // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
+def _rows_to_keep(done: Tensor, going: int) -> Tensor | None:
+    """done (B',) with `going` sentences not done -> the rows that stay: those, padded with done ones to a multiple
+    of SENTENCE_MULTIPLE (done sentences leave a few at a time: few distinct matmul shapes); None: all stay."""
+    width = min(done.numel(), -(-going // SENTENCE_MULTIPLE) * SENTENCE_MULTIPLE)
     if width == done.numel():
         return None
-    return torch.cat([going, done.nonzero().squeeze(1)[: width - going.numel()]])
+    return torch.cat([(~done).nonzero().squeeze(1), done.nonzero().squeeze(1)[: width - going]])
 
 
 @torch.inference_mode()
@@ -285,40 +287,44 @@ def beam_search(
     attentions: list[Tensor | None] = []  # per step (N_t, S)
     prev = torch.full((batch * k,), config.bos_token_id, dtype=torch.long, device=device)
     finished: list[list[_Ending]] = [[] for _ in range(batch)]
+    worst = torch.full((batch,), NEG_INF, device=device)  # per original row: its k-th best finished score
     offsets = torch.arange(2 * k, device=device)
+    first_k = offsets < k  # (2K,) the candidates that may finish: the top K
+    alive_max_lengths = max_lengths  # (B',) each sentence still in the batch's max length
 
     for step in range(int(max_lengths.max())):
         live = alive.numel()
         logits, attn, state = model.decode_step(prev, state)
         attentions.append(attn)
         forced = None if forced_all is None else forced_all.index_select(0, alive).repeat_interleave(k, 0)
-        log_probs = _constrain(torch.log_softmax(logits.float(), dim=-1), step, eos, min_length, forced)  # (N, V)
-        top_scores, flat_origin, token, token_lp = _expand(log_probs, scores, width)  # each (B', 2K)
+        log_probs = torch.log_softmax(logits if logits.dtype == torch.float32 else logits.float(), dim=-1)
+        log_probs = _constrain(log_probs, step, eos, min_length, forced)  # (N, V)
+        top_scores, flat_origin, token, token_lp = _expand(log_probs, scores, width)  # each (B', 2K), best first
         is_eos = token == eos
-        last_step = (step + 1) >= max_lengths.index_select(0, alive)  # (B',)
+        last_step = (step + 1) >= alive_max_lengths  # (B',)
 
         # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
-        finishing = (is_eos & (offsets < k)) | (last_step.unsqueeze(1) & (offsets < k))
-        finishing &= torch.isfinite(top_scores) & active.unsqueeze(1)
+        finishing = (is_eos | last_step.unsqueeze(1)) & first_k & torch.isfinite(top_scores) & active.unsqueeze(1)
         if bool(finishing.any()):
             picked = (top_scores, flat_origin, token, token_lp)
-            _record_endings(finished, finishing, picked, alive, step, k, length_penalty)
+            _record_endings(finished, finishing, picked, alive, step, k, length_penalty, worst)
 
-        # next beams: the first K candidates that are not </s>
-        order = (is_eos.long() * (2 * k) + offsets).argsort(dim=-1)[:, :k]  # (B', K)
-        scores = top_scores.gather(1, order)
+        # next beams: the first K candidates that are not </s> (a beam has one </s> candidate: K of the 2K are not)
+        order = (is_eos * (2 * k) + offsets).topk(k, dim=-1, largest=False).indices  # (B', K), in rank order
+        scores = top_scores.gather(1, order)  # (B', K), best first
         next_token = token.gather(1, order).view(-1)  # (N,)
         next_origin = flat_origin.gather(1, order).view(-1)  # (N,)
         next_lp = token_lp.gather(1, order).view(-1)  # (N,)
 
-        worst = [finished[r][-1].score if len(finished[r]) >= k else NEG_INF for r in alive.tolist()]
-        best_live = scores.max(dim=1).values / (step + 1) ** length_penalty  # (B',)
-        done = (best_live <= torch.tensor(worst, device=device)) | last_step | ~active
-        if bool(done.all()):
+        best_live = scores[:, 0] / (step + 1) ** length_penalty  # (B',)
+        done = (best_live <= worst.index_select(0, alive)) | last_step | ~active
+        finished_rows = int(done.sum())
+        if finished_rows == live:
             break
-        active, keep = ~done, _rows_to_keep(done)
+        active, keep = ~done, _rows_to_keep(done, live - finished_rows)
         if keep is not None:
             alive, scores, active = alive.index_select(0, keep), scores.index_select(0, keep), active[keep]
+            alive_max_lengths = alive_max_lengths.index_select(0, keep)
             next_token, next_origin, next_lp = (
                 x.view(live, k).index_select(0, keep).view(-1) for x in (next_token, next_origin, next_lp)
             )

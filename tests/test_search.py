@@ -83,6 +83,64 @@ def test_nbest_lists_are_sorted_and_distinct(briefly_trained, inputs):
     assert all(len(nbest) == 5 for nbest in nbests[:10])
 
 
+def one_sentence_beam_search(model, src_row, length, max_length, k, length_penalty):
+    """The beam search rule written plainly, for one sentence, with whole histories: the K beams' 2K best
+    extensions; those among the first K that end (</s>, or the last step) join the finished list (its best K
+    kept); the first K that do not end go on; stop once no live beam beats the K-th finished one."""
+    state = model.encode(src_row.unsqueeze(0), torch.tensor([length])).expand_beams(k)
+    beams = [(0.0, [])]  # (total log-prob, ids); all K rows start identical: only the first is expanded
+    finished, prev = [], torch.full((k,), BOS)
+    for step in range(max_length):
+        with torch.no_grad():
+            logits, _, state = model.decode_step(prev, state)
+        log_probs = torch.log_softmax(logits.float(), dim=-1).tolist()
+        candidates = sorted(
+            (
+                (total + lp, beam, token)
+                for beam, (total, _) in enumerate(beams)
+                for token, lp in enumerate(log_probs[beam])
+            ),
+            reverse=True,
+        )[: 2 * k]
+        for total, beam, token in candidates[:k]:
+            if token == EOS or step + 1 >= max_length:
+                finished.append(((total / (step + 1) ** length_penalty), beams[beam][1] + [token]))
+        finished = sorted(finished, key=lambda f: f[0], reverse=True)[:k]
+        going = [c for c in candidates if c[2] != EOS][:k]
+        worst = finished[-1][0] if len(finished) == k else -math.inf
+        if going[0][0] / (step + 1) ** length_penalty <= worst or step + 1 >= max_length:
+            return finished
+        state = state.select_hidden(torch.tensor([beam for _, beam, _ in going]))
+        beams = [(total, beams[beam][1] + [token]) for total, beam, token in going]
+        prev = torch.tensor([token for _, _, token in going])
+    return finished
+
+
+@pytest.mark.parametrize("length_penalty", [1.0, 0.0, 2.0])
+@pytest.mark.parametrize("k", [2, 5])
+def test_batched_beam_search_equals_the_rule_written_plainly(briefly_trained, inputs, length_penalty, k):
+    """Every sentence of a batch (different lengths, sentences leaving the batch as they finish, per-row max
+    lengths) gets exactly the n-best list of the plain one-sentence search."""
+    src, src_lengths, _ = inputs
+    src, src_lengths = src[:24], src_lengths[:24]
+    max_lengths = src_lengths + torch.arange(24) % 5 - 2  # some rows stop short of their best hypothesis
+    nbests = beam_search(
+        briefly_trained,
+        src,
+        src_lengths,
+        max_lengths,
+        beam_size=k,
+        num_return_sequences=k,
+        length_penalty=length_penalty,
+    )
+    for row, nbest in enumerate(nbests):
+        expected = one_sentence_beam_search(
+            briefly_trained, src[row], int(src_lengths[row]), int(max_lengths[row]), k, length_penalty
+        )
+        assert [h.ids for h in nbest] == [ids for _, ids in expected]
+        assert [h.score for h in nbest] == pytest.approx([score for score, _ in expected], rel=1e-4, abs=1e-6)
+
+
 @pytest.mark.parametrize("length_penalty", [1.0, 0.6])
 def test_hypothesis_score_is_length_normalized_log_prob(briefly_trained, inputs, length_penalty):
     nbests = beam_search(briefly_trained, *inputs, beam_size=3, num_return_sequences=3, length_penalty=length_penalty)
