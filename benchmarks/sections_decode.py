@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 from context import Context
@@ -14,6 +15,8 @@ from measure import median_of, sync, timed
 from naive import textbook_greedy
 
 from seq2seq_hub.metrics import corpus_scores
+from seq2seq_hub.model import Seq2SeqModel
+from seq2seq_hub.search import beam_search
 
 BF16 = torch.bfloat16
 DECODERS = (  # label, strategy, beam size, batch size, compute dtype
@@ -128,6 +131,38 @@ def single_sentence_latency(ctx: Context) -> None:
             ctx.flagship.compute_dtype = dtype
             _latency(ctx, ctx.flagship, f"{label}, {name}", fifteen, repeats)
         ctx.flagship.compute_dtype = None
+    per_op_floor(ctx)
+
+
+def _forced_beam_ms(model, steps: int, repeats: int) -> float:
+    """Median ms of beam-5 search of one 17-token source, made to run exactly `steps` decoder steps."""
+    src = torch.randint(4, model.config.src_vocab_size, (1, 17), generator=torch.Generator().manual_seed(0))
+    lengths, max_lengths = torch.tensor([17]), torch.tensor([steps])
+    times = []
+    for _ in range(repeats + 3):  # the first three warm up
+        start = time.perf_counter()
+        beam_search(model, src, lengths, max_lengths, beam_size=5, min_length=steps)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[3:])
+
+
+def per_op_floor(ctx: Context, steps: int = 19, repeats: int = 30) -> None:
+    """What one sentence's beam search costs besides arithmetic: the same search (same architecture, same
+    number of steps) on a model 8 wide with 50-token vocabularies, whose every op is nearly free."""
+    model = ctx.translator.model
+    if model.device.type != "cpu":
+        return
+    config = model.config
+    shrunk = dict(embedding_size=8, hidden_size=8, attention_size=8, src_vocab_size=50, tgt_vocab_size=50)
+    tiny = Seq2SeqModel(replace(config, **shrunk)).eval()
+    full_ms, tiny_ms = _forced_beam_ms(model, steps, repeats), _forced_beam_ms(tiny, steps, repeats)
+    ctx.report.add(
+        f"### Where one sentence's time goes: beam 5, one 17-token source, {steps} decoder steps, float32: "
+        f"**{full_ms:.1f} ms** with the model, **{tiny_ms:.1f} ms** ({tiny_ms / full_ms:.0%}) with the same "
+        f"architecture 8 wide and 50-token vocabularies, i.e. the cost of the ops themselves "
+        f"({tiny_ms / steps * 1000:.0f} us per step), not of their arithmetic"
+    )
+    ctx.report.add()
 
 
 # ---------------------------------------------------------------------- section: flagship

@@ -13,6 +13,7 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,8 +22,10 @@ from datasets import Dataset
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import tutorial  # noqa: E402
+from context import Report  # noqa: E402
 from naive import textbook_greedy  # noqa: E402
 from sections_data import measure_size  # noqa: E402
+from sections_decode import per_op_floor  # noqa: E402
 from sections_train import train_ours, train_tutorial  # noqa: E402
 from synthetic import write_corpus  # noqa: E402
 
@@ -151,3 +154,12 @@ def test_data_scale_stages_run_on_a_small_corpus(tmp_path):
     assert 0 < measured["tokenize"]["kept"] <= 2000
     assert measured["bucket"]["batches"] > 0
     assert all(measured[stage]["peak_mib"] >= measured[stage]["start_mib"] > 0 for stage in ("load", "bucket"))
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS, ids=lambda a: a["attention"])
+def test_the_per_op_floor_runs_the_same_architecture_shrunk(make_model, attention):
+    model = make_model(src_vocab_size=30, tgt_vocab_size=30, bidirectional=True, **attention)
+    ctx = SimpleNamespace(translator=SimpleNamespace(model=model), report=Report())
+    per_op_floor(ctx, steps=4, repeats=2)
+    (line,) = [line for line in ctx.report.lines if line]
+    assert "4 decoder steps" in line and "8 wide" in line
