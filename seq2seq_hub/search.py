@@ -241,6 +241,16 @@ def _expand(log_probs: Tensor, scores: Tensor, width: int) -> tuple[Tensor, Tens
     return top_scores, flat_origin, token, token_lp
 
 
+def _next_beams(top_scores, flat_origin, token, token_lp, is_eos, offsets) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The beams that go on: each sentence's first K candidates that are not </s> (a beam has one </s>
+    candidate, so K of the 2K are not). Candidates (B', 2K), best first -> scores (B', K), best first, and
+    next tokens, the rows they extend, their log-probs, each (N,). offsets: (2K,) 0, 1, ..., 2K - 1."""
+    k = offsets.numel() // 2
+    order = (is_eos * (2 * k) + offsets).topk(k, dim=-1, largest=False).indices  # (B', K), in rank order
+    scores = top_scores.gather(1, order)
+    return scores, *(x.gather(1, order).view(-1) for x in (token, flat_origin, token_lp))
+
+
 def _rows_to_keep(done: Tensor, going: int) -> Tensor | None:
     """done (B',) with `going` sentences not done -> the rows that stay: those, padded with done ones to a multiple
     of SENTENCE_MULTIPLE (done sentences leave a few at a time: few distinct matmul shapes); None: all stay."""
@@ -299,22 +309,17 @@ def beam_search(
         forced = None if forced_all is None else forced_all.index_select(0, alive).repeat_interleave(k, 0)
         log_probs = torch.log_softmax(logits if logits.dtype == torch.float32 else logits.float(), dim=-1)
         log_probs = _constrain(log_probs, step, eos, min_length, forced)  # (N, V)
-        top_scores, flat_origin, token, token_lp = _expand(log_probs, scores, width)  # each (B', 2K), best first
+        picked = _expand(log_probs, scores, width)  # scores, rows in N, tokens, token log-probs: (B', 2K), best first
+        top_scores, _, token, _ = picked
         is_eos = token == eos
         last_step = (step + 1) >= alive_max_lengths  # (B',)
 
         # finished candidates: </s> among the top K, or every top-K candidate at the row's last step
         finishing = (is_eos | last_step.unsqueeze(1)) & first_k & torch.isfinite(top_scores) & active.unsqueeze(1)
         if bool(finishing.any()):
-            picked = (top_scores, flat_origin, token, token_lp)
             _record_endings(finished, finishing, picked, alive, step, k, length_penalty, worst)
 
-        # next beams: the first K candidates that are not </s> (a beam has one </s> candidate: K of the 2K are not)
-        order = (is_eos * (2 * k) + offsets).topk(k, dim=-1, largest=False).indices  # (B', K), in rank order
-        scores = top_scores.gather(1, order)  # (B', K), best first
-        next_token = token.gather(1, order).view(-1)  # (N,)
-        next_origin = flat_origin.gather(1, order).view(-1)  # (N,)
-        next_lp = token_lp.gather(1, order).view(-1)  # (N,)
+        scores, next_token, next_origin, next_lp = _next_beams(*picked, is_eos, offsets)
 
         best_live = scores[:, 0] / (step + 1) ** length_penalty  # (B',)
         done = (best_live <= worst.index_select(0, alive)) | last_step | ~active
