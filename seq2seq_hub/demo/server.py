@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         choices=["auto", "float32", "bfloat16", "int8"],
         help="decoding precision; auto: int8 on a CPU (measured fastest there at the same BLEU: the 4-model "
-        "flagship decodes a sentence in p95 79 ms vs 90 ms in float32), float32 on a GPU",
+        "flagship decodes a sentence in p95 73 ms vs 91 ms in float32), float32 on a GPU",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use only local folders and the Hub cache (as HF_HUB_OFFLINE=1 does)"
