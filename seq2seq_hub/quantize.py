@@ -1,7 +1,8 @@
 """quantize.py: int8 CPU inference. `Int8Weight` holds a weight quantized once (per output channel,
 symmetric) and multiplies it by activations quantized at each call (see below): with PyTorch's oneDNN int8
 linear kernel (`torch.ops.onednn.qlinear_pointwise`, the one PyTorch's own x86 int8 inference uses; AMX or
-VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int_mm` where that is missing;
+VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int_mm` where that is missing or
+runs only oneDNN's reference kernel (`onednn_int8_pays`);
 `int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
 over to them, as autocast does for float dtypes. Which matrices get copies is the modules' business.
 
@@ -25,7 +26,9 @@ Shapes: M rows, K input features, N output features.
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from torch import Tensor
 INT8_MAX = 127.0
 INT8_MIN_MACS = 1 << 22  # rows x N x K below this: float32 (measured crossover, see above)
 TINY = 1e-12  # an all-zero row keeps a finite scale
+ONEDNN_SLOWDOWN_LIMIT = 10.0  # oneDNN's int8 call this many times slower than `torch._int_mm`: a reference kernel
 _local = threading.local()  # per thread, like autocast: whether int8 copies are in use
 
 
@@ -68,12 +72,42 @@ def check_int8_device(device: torch.device) -> None:
 def _onednn_pack(qweight: Tensor) -> Tensor | None:
     """qweight (N, K) int8 -> oneDNN's prepacked copy for `qlinear_pointwise`; None where PyTorch has no oneDNN
     int8 linear (a build without it, a CPU it does not support), and `torch._int_mm` serves instead."""
-    if qweight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+    if qweight.device.type != "cpu" or not torch.backends.mkldnn.is_available() or not onednn_int8_pays():
         return None
     try:
         return torch.ops.onednn.qlinear_prepack(qweight, None)
     except (AttributeError, RuntimeError):
         return None
+
+
+@functools.cache
+def onednn_int8_pays() -> bool:
+    """Whether oneDNN's int8 linear runs an optimised kernel on this CPU, judged once per process by timing one
+    8 x 256 x 128 product both ways (about 12 ms where it does not). Where oneDNN has no optimised kernel for
+    its packed weight it runs its reference one, 100-1000x slower than `torch._int_mm` (seen: an AMD EPYC with
+    AVX-512 VNNI but no AMX, torch 2.13: 5 beam rows through the 6000 x 256 output layer took 87 ms, against
+    0.1 ms with `torch._int_mm`); then `torch._int_mm` serves."""
+    try:
+        qweight = torch.ones(128, 256, dtype=torch.int8)  # (N, K)
+        packed = torch.ops.onednn.qlinear_prepack(qweight, None)
+    except (AttributeError, RuntimeError):
+        return False
+    xq, scale, zeros = torch.ones(8, 256, dtype=torch.int8), torch.ones(128), torch.zeros(128, dtype=torch.long)
+    args = (1.0, 0, packed, scale, zeros, None, 1.0, 0, torch.float32, "none", [], "")
+    onednn_s = _seconds(lambda: torch.ops.onednn.qlinear_pointwise(xq, *args))
+    int_mm_s = _seconds(lambda: torch._int_mm(xq, qweight.t()))
+    return onednn_s <= ONEDNN_SLOWDOWN_LIMIT * int_mm_s
+
+
+def _seconds(product) -> float:
+    """The faster of two timed calls of `product`, after one untimed call."""
+    product()
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        product()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 @dataclass(frozen=True)

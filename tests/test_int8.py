@@ -67,18 +67,55 @@ def test_int8_linear_is_close_to_float_linear(shape):
     assert rel_error(linear(rows, Int8Weight.from_float(weight), gates), gates + rows @ weight.t()) < 0.02
 
 
-@pytest.mark.skipif(Int8Weight.from_float(torch.ones(2, 2)).packed is None, reason="no oneDNN int8 linear here")
+def onednn_int8_exists() -> bool:
+    try:
+        torch.ops.onednn.qlinear_prepack(torch.ones(2, 2, dtype=torch.int8), None)
+    except (AttributeError, RuntimeError):
+        return False
+    return torch.backends.mkldnn.is_available()
+
+
+@pytest.mark.skipif(not onednn_int8_exists(), reason="no oneDNN int8 linear in this PyTorch")
 @pytest.mark.parametrize("bound", [None, 1.0], ids=["row-scales", "fixed-scale"])
 @pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64), (640, 64), (1, 64)], ids=["2d", "3d", "many-rows", "one-row"])
-def test_the_onednn_kernel_gives_the_int_mm_numbers(shape, bound):
-    """The two int8 paths share the quantization; they differ only by float rounding of the scaling."""
+def test_the_onednn_kernel_gives_the_int_mm_numbers(shape, bound, monkeypatch):
+    """The two int8 paths share the quantization; they differ only by float rounding of the scaling. oneDNN
+    is used here even on a CPU where it is too slow to be chosen."""
+    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: True)
     torch.manual_seed(1)
     x, weight = torch.randn(*shape), torch.randn(48, 64) * 0.1
     x = x if bound is None else torch.tanh(x)
     fast = Int8Weight.from_float(weight, input_bound=bound)
+    assert fast.packed is not None
     plain = dataclasses.replace(fast, packed=None, zero_points=None)
     for bias in (None, torch.randn(48), torch.randn(*shape[:-1], 48)):
         assert torch.allclose(int8_linear(x, fast, bias), int8_linear(x, plain, bias), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "onednn_s,int_mm_s,pays", [(2e-5, 1e-5, True), (9e-5, 1e-5, True), (2e-2, 1e-5, False)], ids=["2x", "9x", "2000x"]
+)
+def test_onednn_is_chosen_only_where_its_kernel_is_not_the_reference_one(monkeypatch, onednn_s, int_mm_s, pays):
+    """Timed once per process: oneDNN first, then torch._int_mm; oneDNN serves unless over 10x slower."""
+    if not onednn_int8_exists():
+        pytest.skip("no oneDNN int8 linear in this PyTorch")
+    timings = iter([onednn_s, int_mm_s])
+    monkeypatch.setattr(quantize, "_seconds", lambda product: next(timings))
+    quantize.onednn_int8_pays.cache_clear()
+    try:
+        assert quantize.onednn_int8_pays() is pays
+        assert (Int8Weight.from_float(torch.randn(48, 64)).packed is not None) is pays
+    finally:
+        quantize.onednn_int8_pays.cache_clear()
+
+
+def test_without_onednn_products_run_on_int_mm_with_the_same_quantization(monkeypatch):
+    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: False)
+    torch.manual_seed(2)
+    x, weight, bias = torch.tanh(torch.randn(5, 64)), torch.randn(48, 64) * 0.1, torch.randn(48)
+    plain = Int8Weight.from_float(weight, input_bound=1.0)
+    assert plain.packed is None and plain.zero_points is None
+    assert rel_error(int8_linear(x, plain, bias), F.linear(x, weight, bias)) < 0.02
 
 
 def test_a_bounded_input_takes_one_fixed_scale_and_each_row_is_independent_of_its_batch():
