@@ -20,6 +20,7 @@ from measure import matmul_peak
 from seq2seq_hub import Seq2SeqTokenizer, Translator
 from seq2seq_hub.cpu import keep_freed_memory
 from seq2seq_hub.data import load_multi30k
+from seq2seq_hub.quantize import onednn_int8_pays
 from seq2seq_hub.training import TrainConfig, build_train_parser, load_train_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,13 +94,24 @@ def load_data(tokenizer: Seq2SeqTokenizer, max_train: int):
     return src, tgt, list(test["src"]), list(test["tgt"])
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows: runs on different CPUs of the
+    same architecture differ by up to 100x in int8."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        names = []
+    return (names[0] if names else platform.processor()) or platform.machine()
+
+
 def add_run_header(report: Report, args: argparse.Namespace, device: torch.device, command: list[str]) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch threads"
+        else f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+        f"int8 kernel: {'oneDNN' if onednn_int8_pays() else 'torch._int_mm'}"
     )
     report.add(f"## Run of {stamp} on {args.device}: {machine}")
     report.add()

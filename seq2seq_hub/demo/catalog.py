@@ -51,7 +51,7 @@ def direction_name(src: str, tgt: str) -> str:
 
 def load_translator(model: str, device: str | None = None, offline: bool = False, dtype: str = "auto") -> Translator:
     """A `Translator` from a folder or Hub id, on `device` (default: cuda when available), decoding in
-    `dtype` (auto: int8 on a CPU, float32 on a GPU; see `serving_dtype`). Loaded in a thread that then
+    `dtype` (auto: the fastest on this CPU, float32 on a GPU; see `serving_dtype`). Loaded in a thread that then
     ends, so that only the demo's decoding thread keeps torch's helper threads (see `run_in_new_thread`)."""
     import torch
 
@@ -69,10 +69,19 @@ def load_translator(model: str, device: str | None = None, offline: bool = False
 
 
 def serving_dtype(dtype: str, device: str) -> str | None:
-    """The demo's decoding precision: 'auto' is int8 on a CPU (same BLEU, fastest single sentences in
-    benchmarks/run.py) and float32 (None) on a GPU; 'float32' is None; others as given."""
+    """The demo's decoding precision: 'float32' is None, others as given; 'auto' is float32 (None) on a
+    GPU and on a CPU the fastest for one sentence, beam 5, in benchmarks/run.py, at the same BLEU: int8
+    where oneDNN's int8 kernel is an optimised one (the 4-model flagship p50 64 ms, bf16 86, float32 77 on
+    an Intel CPU with AMX), else bf16 autocast where the CPU has bf16 units (86-89 ms, int8 through
+    `torch._int_mm` 105-106, float32 198 on an AMD EPYC with AVX512-BF16), else int8 (twice float32's speed
+    even without oneDNN)."""
     if dtype == "auto":
-        return "int8" if str(device).startswith("cpu") else None
+        if not str(device).startswith("cpu"):
+            return None
+        from ..cpu import has_native_bf16
+        from ..quantize import onednn_int8_pays
+
+        return "int8" if onednn_int8_pays() or not has_native_bf16() else "bfloat16"
     return None if dtype == "float32" else dtype
 
 
