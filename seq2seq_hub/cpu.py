@@ -7,7 +7,7 @@ activations and gradients in again: in a Bahdanau training step on the 2-core CP
 heap and keeps freed memory for reuse (the effect of jemalloc / tcmalloc, which PyTorch's CPU tuning
 guide recommends, without preloading a library). The process then holds on to its peak memory.
 `run_in_new_thread` keeps torch's OpenMP helper threads from piling up in a server that decodes in a
-thread of its own. `has_native_bf16` tells whether the CPU multiplies bf16 in hardware.
+thread of its own.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
-
-
-def has_native_bf16() -> bool:
-    """Whether this CPU has bf16 matrix units (AVX512-BF16 or AMX), as far as torch can tell; False if it cannot."""
-    import torch
-
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def _libc() -> ctypes.CDLL | None:

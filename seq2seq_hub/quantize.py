@@ -10,7 +10,8 @@ over to them, as autocast does for float dtypes. Which matrices get copies is th
 quantization cost a fixed ~50-80 us on this class of CPU, more than a small float32 product (5 beam rows
 through a 1024 x 256 LSTM matrix: 22 us in float32, 84 us in int8; the 6000 x 256 output layer: 274 vs
 118 us; 320 rows through the LSTM matrix: int8 ahead). Products under `INT8_MIN_MACS` multiply-adds use
-the float weight the int8 copy was made from, as the int8 encoder does below `INT8_RNN_MIN_BATCH`.
+the float weight the int8 copy was made from, as the int8 encoder does below `INT8_RNN_MIN_BATCH`; on the
+`torch._int_mm` path, which has no such fixed cost, every product is int8.
 
 Inputs known to lie in [-b, b] (an RNN's hidden state, a tanh, a mix of encoder outputs: b = 1) are
 quantized with the fixed scale b / 127 (`Int8Weight.input_bound`), so that one oneDNN call does the
@@ -186,10 +187,14 @@ def _onednn_product(xq: Tensor, x_scale: float, weight: Int8Weight, bias: Tensor
 
 
 def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -> Tensor:
-    """`F.linear` for a float weight (N, K); for an `Int8Weight`, the int8 product, or the float one where the
-    product is under `INT8_MIN_MACS` multiply-adds and the float weight is known. A 2-D bias is added as is."""
+    """`F.linear` for a float weight (N, K); for an `Int8Weight`, the int8 product, or, where oneDNN does it
+    and the float weight is known, the float one for products under `INT8_MIN_MACS` multiply-adds (oneDNN's
+    fixed call cost). `torch._int_mm` has no such cost: there every product is int8 (seen on an AMD EPYC:
+    5 rows x 1024 x 256 in 33 us against 60-83 us in float32; the 4-model flagship's beam-5 sentence p50
+    61 ms instead of 88-90 ms with small products in float32). A 2-D bias is added as is."""
     if isinstance(weight, Int8Weight):
-        if weight.weight is None or x.numel() * weight.scale.numel() >= INT8_MIN_MACS:  # rows x K x N
+        small = x.numel() * weight.scale.numel() < INT8_MIN_MACS  # rows x K x N
+        if weight.weight is None or weight.packed is None or not small:
             return int8_linear(x, weight, bias)
         weight = weight.weight
     return F.linear(x, weight, bias)

@@ -662,31 +662,14 @@ def test_browser_translates_and_shows_the_heatmap(server, tmp_path):
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize(
-    "onednn_pays, bf16_units, expected",
-    [(True, True, "int8"), (True, False, "int8"), (False, True, "bfloat16"), (False, False, "int8")],
-)
-def test_auto_precision_on_a_cpu_is_int8_where_onednn_is_fast_else_bf16_where_the_cpu_has_it(
-    monkeypatch, onednn_pays, bf16_units, expected
-):
-    from seq2seq_hub import cpu, quantize
-    from seq2seq_hub.demo.catalog import serving_dtype
-
-    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: onednn_pays)
-    monkeypatch.setattr(cpu, "has_native_bf16", lambda: bf16_units)
-    assert serving_dtype("auto", "cpu") == expected
-    assert serving_dtype("auto", "cuda") is None
-
-
-def test_the_demo_decodes_in_the_auto_precision_by_default_and_the_flag_overrides_it(demo_translator, tmp_path):
+def test_the_demo_decodes_in_int8_on_a_cpu_by_default_and_the_flag_overrides_it(demo_translator, tmp_path):
     import torch
 
     from seq2seq_hub.demo.catalog import serving_dtype
 
     assert demo_server.parse_args([]).dtype == "auto"
-    assert serving_dtype("auto", "cpu") in ("int8", "bfloat16") and serving_dtype("auto", "cuda") is None
+    assert serving_dtype("auto", "cpu") == "int8" and serving_dtype("auto", "cuda") is None
     assert serving_dtype("float32", "cpu") is None and serving_dtype("bfloat16", "cpu") == "bfloat16"
     demo_translator.save_pretrained(tmp_path / "model")
-    auto = {"int8": torch.int8, "bfloat16": torch.bfloat16}[serving_dtype("auto", "cpu")]
-    assert demo_server.load_translator(str(tmp_path / "model"), "cpu").compute_dtype == auto
+    assert demo_server.load_translator(str(tmp_path / "model"), "cpu").compute_dtype == torch.int8
     assert demo_server.load_translator(str(tmp_path / "model"), "cpu", dtype="float32").compute_dtype is None

@@ -51,7 +51,7 @@ def direction_name(src: str, tgt: str) -> str:
 
 def load_translator(model: str, device: str | None = None, offline: bool = False, dtype: str = "auto") -> Translator:
     """A `Translator` from a folder or Hub id, on `device` (default: cuda when available), decoding in
-    `dtype` (auto: the fastest on this CPU, float32 on a GPU; see `serving_dtype`). Loaded in a thread that then
+    `dtype` (auto: int8 on a CPU, float32 on a GPU; see `serving_dtype`). Loaded in a thread that then
     ends, so that only the demo's decoding thread keeps torch's helper threads (see `run_in_new_thread`)."""
     import torch
 
@@ -70,18 +70,11 @@ def load_translator(model: str, device: str | None = None, offline: bool = False
 
 def serving_dtype(dtype: str, device: str) -> str | None:
     """The demo's decoding precision: 'float32' is None, others as given; 'auto' is float32 (None) on a
-    GPU and on a CPU the fastest for one sentence, beam 5, in benchmarks/run.py, at the same BLEU: int8
-    where oneDNN's int8 kernel is an optimised one (the 4-model flagship p50 64 ms, bf16 86, float32 77 on
-    an Intel CPU with AMX), else bf16 autocast where the CPU has bf16 units (86-89 ms, int8 through
-    `torch._int_mm` 105-106, float32 198 on an AMD EPYC with AVX512-BF16), else int8 (twice float32's speed
-    even without oneDNN)."""
+    GPU and int8 on a CPU, measured fastest for one sentence, beam 5, at the same BLEU in benchmarks/run.py
+    on both CPUs measured: the 4-model flagship p50 64 ms int8 (oneDNN), 86 bf16, 77 float32 on an Intel
+    CPU with AMX; 61 ms int8 (`torch._int_mm`), 74-81 bf16, 198 float32 on an AMD EPYC with AVX512-BF16."""
     if dtype == "auto":
-        if not str(device).startswith("cpu"):
-            return None
-        from ..cpu import has_native_bf16
-        from ..quantize import onednn_int8_pays
-
-        return "int8" if onednn_int8_pays() or not has_native_bf16() else "bfloat16"
+        return "int8" if str(device).startswith("cpu") else None
     return None if dtype == "float32" else dtype
 
 

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
-from ..cpu import has_native_bf16
 from .errors import TrainingError
 
 
@@ -47,7 +46,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if has_native_bf16() else "fp32"
+    cpu = torch.cpu
+    native = any(
+        getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+    return "bf16" if native else "fp32"
 
 
 @contextmanager
