@@ -72,8 +72,17 @@ def check_int8_device(device: torch.device) -> None:
 
 def _onednn_pack(qweight: Tensor) -> Tensor | None:
     """qweight (N, K) int8 -> oneDNN's prepacked copy for `qlinear_pointwise`; None where PyTorch has no oneDNN
-    int8 linear (a build without it, a CPU it does not support), and `torch._int_mm` serves instead."""
-    if qweight.device.type != "cpu" or not torch.backends.mkldnn.is_available() or not onednn_int8_pays():
+    int8 linear (a build without it, a CPU it does not support) or only its reference kernel
+    (`onednn_int8_pays`), and `torch._int_mm` serves instead."""
+    if qweight.device.type != "cpu" or not onednn_int8_pays():
+        return None
+    return onednn_prepack(qweight)
+
+
+def onednn_prepack(qweight: Tensor) -> Tensor | None:
+    """qweight (N, K) int8 on the CPU -> oneDNN's prepacked copy, whatever its speed; None where PyTorch
+    has no oneDNN int8 linear."""
+    if not torch.backends.mkldnn.is_available():
         return None
     try:
         return torch.ops.onednn.qlinear_prepack(qweight, None)
@@ -88,15 +97,14 @@ def onednn_int8_pays() -> bool:
     its packed weight it runs its reference one, 100-1000x slower than `torch._int_mm` (seen: an AMD EPYC with
     AVX-512 VNNI but no AMX, torch 2.13: 5 beam rows through the 6000 x 256 output layer took 87 ms, against
     0.1 ms with `torch._int_mm`); then `torch._int_mm` serves."""
-    try:
-        qweight = torch.ones(128, 256, dtype=torch.int8)  # (N, K)
-        packed = torch.ops.onednn.qlinear_prepack(qweight, None)
-    except (AttributeError, RuntimeError):
+    qweight = torch.ones(128, 256, dtype=torch.int8)  # (N, K)
+    packed = onednn_prepack(qweight)
+    if packed is None:
         return False
-    xq, scale, zeros = torch.ones(8, 256, dtype=torch.int8), torch.ones(128), torch.zeros(128, dtype=torch.long)
-    args = (1.0, 0, packed, scale, zeros, None, 1.0, 0, torch.float32, "none", [], "")
-    onednn_s = _seconds(lambda: torch.ops.onednn.qlinear_pointwise(xq, *args))
-    int_mm_s = _seconds(lambda: torch._int_mm(xq, qweight.t()))
+    probe = Int8Weight(qweight.t().contiguous(), torch.ones(128), packed, torch.zeros(128, dtype=torch.long))
+    xq = torch.ones(8, 256, dtype=torch.int8)  # (M, K)
+    onednn_s = _seconds(lambda: _onednn_product(xq, 1.0, probe, None))
+    int_mm_s = _seconds(lambda: torch._int_mm(xq, probe.qweight))
     return onednn_s <= ONEDNN_SLOWDOWN_LIMIT * int_mm_s
 
 
@@ -193,8 +201,8 @@ def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -
     5 rows x 1024 x 256 in 33 us against 60-83 us in float32; the 4-model flagship's beam-5 sentence p50
     61 ms instead of 88-90 ms with small products in float32). A 2-D bias is added as is."""
     if isinstance(weight, Int8Weight):
-        small = x.numel() * weight.scale.numel() < INT8_MIN_MACS  # rows x K x N
-        if weight.weight is None or weight.packed is None or not small:
+        # rows x K x N multiply-adds under INT8_MIN_MACS: float32, where oneDNN would do it
+        if weight.weight is None or weight.packed is None or x.numel() * weight.scale.numel() >= INT8_MIN_MACS:
             return int8_linear(x, weight, bias)
         weight = weight.weight
     return F.linear(x, weight, bias)

@@ -68,11 +68,7 @@ def test_int8_linear_is_close_to_float_linear(shape):
 
 
 def onednn_int8_exists() -> bool:
-    try:
-        torch.ops.onednn.qlinear_prepack(torch.ones(2, 2, dtype=torch.int8), None)
-    except (AttributeError, RuntimeError):
-        return False
-    return torch.backends.mkldnn.is_available()
+    return quantize.onednn_prepack(torch.ones(2, 2, dtype=torch.int8)) is not None
 
 
 @pytest.mark.skipif(not onednn_int8_exists(), reason="no oneDNN int8 linear in this PyTorch")
