@@ -1,5 +1,5 @@
 """cli.py: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, models, push, ensemble,
-average, plot.
+average, backtranslate, distill, plot.
 
 A thin client of `Translator`, `zoo`, `metrics`, `length_scores`, `hub.push_folder` and `compose`;
 errors become one line on stderr and exit status 2, never a stack trace.
@@ -72,6 +72,32 @@ def _decoding_options(args: argparse.Namespace, translator, nbest: int = 1):
     return translator.generation_options.merged(**overrides)
 
 
+def _add_synthetic_args(p: argparse.ArgumentParser, kind: str) -> None:
+    _add_model_args(p)
+    _add_decoding_args(p)
+    role = "reverse model" if kind == "backtranslate" else "teacher"
+    p.description = (
+        f"The {role} (--model, a folder, an ensemble or a Hub id) translates the --input lines; writes "
+        "OUTPUT.<its source language> (the input lines, cleaned) and OUTPUT.<its target language> (their "
+        "translations), aligned, plus OUTPUT.json (how they were made). "
+        + (
+            "For back-translation the translations are the synthetic sources of the reverse direction."
+            if kind == "backtranslate"
+            else "The translations are the student's targets."
+        )
+    )
+    p.add_argument("--input", nargs="+", required=True, help="text files, one sentence per line (.gz allowed)")
+    p.add_argument("--output", required=True, help="output prefix: OUTPUT.<lang> files and OUTPUT.json")
+    p.add_argument(
+        "--exclude", nargs="*", default=[], help="leave out input lines that occur in these files (e.g. val, test)"
+    )
+    p.add_argument("--keep-duplicates", action="store_true", help="translate repeated input lines again")
+    if kind == "backtranslate":
+        p.add_argument("--tag", default="", help="prepend this tag to every synthetic source (tagged back-translation)")
+    p.add_argument("--resume", action="store_true", help="continue the files at --output after the last full pair")
+    p.add_argument("--progress", default="auto", choices=["auto", "on", "off"], help="progress bar on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seq2seq-hub", description="Attention seq2seq translation models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", nargs="+", default=[], help="with --model: folders, checkpoints or .safetensors")
     p.add_argument("--output", required=True, help="the averaged model's folder")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="stored weights")
+
+    for kind, helptext in (
+        ("backtranslate", "synthetic sources: translate target-language text back with a reverse model"),
+        ("distill", "synthetic targets: a teacher's translations of training or monolingual sources"),
+    ):
+        p = sub.add_parser(kind, help=helptext)
+        _add_synthetic_args(p, kind)
 
     p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
     p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
@@ -282,6 +315,42 @@ def _average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthetic(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .synthetic import SyntheticRecipe, monolingual_lines, pair_paths, write_synthetic
+
+    text = monolingual_lines(args.input, args.exclude, dedupe=not args.keep_duplicates)
+    print(f"input: {text.summary()}", file=sys.stderr)
+    translator = _load_translator(args)
+    options = _decoding_options(args, translator)
+    config = translator.config
+    recipe = SyntheticRecipe(
+        kind="backtranslation" if args.command == "backtranslate" else "distillation",
+        model=args.model,
+        src_lang=config.src_lang,
+        tgt_lang=config.tgt_lang,
+        inputs=[str(p) for p in args.input],
+        excluded=[str(p) for p in args.exclude],
+        options=asdict(options),
+        dtype=args.dtype,
+        tag=getattr(args, "tag", ""),
+        cleaning={"read": text.read, "blank": text.empty, "repeated": text.repeated, "excluded": text.excluded},
+    )
+    progress = {"on": True, "off": False}.get(args.progress, sys.stderr.isatty())
+    try:
+        recipe = write_synthetic(
+            translator, text.lines, args.output, recipe, options, resume=args.resume,
+            batch_size=args.batch_size, progress=progress,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"stopped: {recipe.written:,} of {recipe.lines:,} pairs kept; --resume continues", file=sys.stderr)
+        return 130
+    for path in pair_paths(args.output, config.src_lang, config.tgt_lang):
+        print(path)
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from .plotting import plot_training_curves
 
@@ -300,10 +369,20 @@ def main(argv: list[str] | None = None) -> int:
         "ensemble": _ensemble,
         "average": _average,
         "plot": _plot,
+        "backtranslate": _synthetic,
+        "distill": _synthetic,
     }
     try:
         return handlers[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ConnectionError, PermissionError, OSError) as err:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        FileExistsError,
+        ConnectionError,
+        PermissionError,
+        OSError,
+    ) as err:
         # one line: the Hub's HTTP errors span several
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         token = os.environ.get("HF_TOKEN")

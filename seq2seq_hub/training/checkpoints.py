@@ -1,6 +1,6 @@
 """checkpoints.py: a run's files on disk besides the model folder: resumable checkpoints (written
 atomically, the newest named by `latest`, old ones pruned; a damaged one fails to load with one
-TrainingError), the weights kept for checkpoint averaging and their average, and atomic text writes.
+TrainingError), the weights kept for checkpoint averaging and their average.
 Knows nothing of the loop: it is handed what to save. Which checkpoint a resumed run uses is resume.py's.
 
 A checkpoint folder `checkpoint-<step>/` holds state.safetensors (model.*, optim.<param>.<key>, rng.*)
@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 
 from ..averaging import AVERAGING_DIR, AVERAGING_INDEX, CHECKPOINT_TENSORS, kept_weights, kept_weights_file
 from ..averaging import average_weights as average_files
+from ..files import atomic_write_text
 from .errors import TrainingError
 from .state import TrainingState
 
@@ -29,20 +30,6 @@ CHECKPOINT_PREFIX = "checkpoint-"
 LATEST_FILE = "latest"  # names the newest complete checkpoint (written atomically)
 TENSORS_FILE = CHECKPOINT_TENSORS
 STATE_FILE = "trainer_state.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def remove(output_dir: Path, names: tuple[str, ...]) -> None:

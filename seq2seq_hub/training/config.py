@@ -33,7 +33,8 @@ FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", 
 # test decoding, logging, checkpointing, device, precision) and each change is logged.
 RESUME_FIXED = (
     "dataset", "data_dir", "src_lang", "tgt_lang", "train_files", "valid_files", "hub_dataset", "hub_config",
-    "train_split", "valid_split", "max_train_examples", "max_valid_examples", "vocab_size", "tgt_vocab_size",
+    "train_split", "valid_split", "max_train_examples", "synthetic_files", "synthetic_ratio", "real_upsample",
+    "synthetic_tag", "init_from", "max_valid_examples", "vocab_size", "tgt_vocab_size",
     "joint_vocab", "min_frequency", "model", "src_embeddings", "tgt_embeddings", "batch_tokens", "max_sentences",
     "optimizer", "seed",
 )  # fmt: skip
@@ -57,9 +58,14 @@ class TrainConfig:
     train_split: str = "train"
     valid_split: str = "validation"
     test_split: str = "test"
-    max_train_examples: int = 0  # 0 = all
+    max_train_examples: int = 0  # 0 = all (of the real pairs)
+    synthetic_files: str = ""  # synthetic pairs added to the training data: 'bt.de,bt.en' specs joined by ';'
+    synthetic_ratio: float = 0.0  # at most this many synthetic pairs per (upsampled) real pair, sampled; 0 = all
+    real_upsample: int = 1  # each real training pair is seen this many times per epoch (0 = synthetic only)
+    synthetic_tag: str = ""  # prepended to every synthetic source that lacks it (tagged back-translation)
     max_valid_examples: int = 0  # 0 = all (validation BLEU decodes these)
     max_test_examples: int = 0
+    init_from: str = ""  # start from this model folder's weights and tokenizer (fine-tuning); model settings must match
     # tokenizer
     vocab_size: int = 8000  # BPE vocabulary size (the source one when vocabularies are separate)
     tgt_vocab_size: int = 0  # target BPE vocabulary size when joint_vocab is false (0 = vocab_size)
@@ -160,7 +166,8 @@ POSITIVE = ("vocab_size", "batch_tokens", "lr", "test_beam_size", "eval_beam_siz
 NON_NEGATIVE = (
     "epochs", "max_steps", "warmup_steps", "weight_decay", "clip_norm", "patience", "max_train_examples",
     "max_valid_examples", "max_test_examples", "eval_every", "average_last", "checkpoint_every", "num_threads",
-    "tf_steps", "max_sentences", "tgt_vocab_size", "min_frequency", "plateau_patience", "seed",
+    "tf_steps", "max_sentences", "tgt_vocab_size", "min_frequency", "plateau_patience", "seed", "real_upsample",
+    "synthetic_ratio",
 )  # fmt: skip
 FRACTIONS = ("tf_start", "tf_end", "label_smoothing")  # in [0, 1]
 BOOLEANS = ("joint_vocab", "progress", "tensorboard", "private")
@@ -247,6 +254,8 @@ def _dependency_problems(cfg: TrainConfig) -> list[str]:
         problems.append("set epochs or max_steps above 0")
     if cfg.dataset == "files" and not (cfg.train_files and cfg.valid_files):
         problems.append("dataset 'files' needs train_files and valid_files")
+    if cfg.real_upsample == 0 and not cfg.synthetic_files.strip(" ;"):
+        problems.append("real_upsample 0 trains on synthetic pairs only: give synthetic_files")
     if cfg.dataset == "hub" and not cfg.hub_dataset:
         problems.append("dataset 'hub' needs hub_dataset (a Hub dataset id)")
     if not isinstance(cfg.model, dict):

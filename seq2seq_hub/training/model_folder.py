@@ -39,6 +39,7 @@ class RunFacts:
     training_pairs: int  # after the length filter
     device: torch.device
     world: int  # processes
+    mix: str = ""  # real and synthetic pairs per epoch (mixing.Mix.summary), when synthetic data was mixed in
 
 
 def write_model_folder(
@@ -100,8 +101,17 @@ def training_facts(cfg: TrainConfig, state: TrainingState, facts: RunFacts) -> d
         "files": f"local files {cfg.train_files}",
         "hub": f"Hub dataset {cfg.hub_dataset}",
     }[cfg.dataset]
+    if cfg.synthetic_files:
+        data += f" + synthetic pairs {cfg.synthetic_files}" + (
+            f" tagged {cfg.synthetic_tag!r}" if cfg.synthetic_tag else ""
+        )
+    if cfg.init_from:
+        data += f"; fine-tuned from {cfg.init_from}"
+    facts_out = {"data": data}
+    if facts.mix:
+        facts_out["data mix"] = facts.mix
     return {
-        "data": data,
+        **facts_out,
         "training pairs": f"{facts.training_pairs:,}",
         "steps": f"{state.step:,} (best at step {state.best_step:,})",
         "training time": f"{state.train_seconds / 60:.1f} minutes ({state.train_seconds / 3600:.2f} h)",

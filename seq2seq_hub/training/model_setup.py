@@ -19,9 +19,14 @@ from .config import TrainConfig
 def build_model(
     cfg: TrainConfig, model_config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, log: Callable[[str], None]
 ) -> Seq2SeqModel:
-    """A fresh model seeded with `cfg.seed`, its embeddings filled from `src_embeddings` / `tgt_embeddings`."""
+    """A fresh model seeded with `cfg.seed`, its embeddings filled from `src_embeddings` / `tgt_embeddings`;
+    with `init_from`, the weights of that model folder (its config was checked against `model_config`)."""
     torch.manual_seed(cfg.seed)
     model = Seq2SeqModel(model_config)
+    if cfg.init_from:
+        start = Seq2SeqModel.from_pretrained(cfg.init_from)
+        model.load_state_dict(start.state_dict(), strict=True)  # float16 storage -> this model's float32
+        log(f"model: starting from the weights of {cfg.init_from} ({start.num_parameters():,} parameters)")
     for side, path in (("source", cfg.src_embeddings), ("target", cfg.tgt_embeddings)):
         if not path:
             continue

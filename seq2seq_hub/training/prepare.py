@@ -1,5 +1,6 @@
 """prepare.py: the data a training run reads, made ready once: load the splits, train (or reuse) the
-tokenizer, fill the model config in from it, tokenize, filter by length and bucket into batches.
+tokenizer, fill the model config in from it, mix in synthetic pairs, tokenize, filter by length and
+bucket into batches.
 
 The sources and the bucketing themselves live in `seq2seq_hub.data`; this module only wires them to a
 `TrainConfig`. Knows nothing of models, optimizers or the loop.
@@ -28,6 +29,7 @@ from ..data import (
 from ..tokenizer import Seq2SeqTokenizer
 from .config import TrainConfig
 from .errors import TrainingError
+from .mixing import Mix, mix_training_pairs
 
 TOKENIZER_DIR = "tokenizer"  # in the output folder: trained once, reused by a resumed run
 
@@ -41,6 +43,7 @@ class PreparedData:
     train: Any  # datasets.Dataset with src, tgt, src_ids, tgt_ids (after the length filter)
     valid: Any  # datasets.Dataset with src, tgt
     test: Any | None  # datasets.Dataset with src, tgt, or None (files without test_files)
+    mix: Mix  # real and synthetic pairs per epoch
     train_src: TokenIds  # token ids of `train`, read once (indexing gives a list of ints)
     train_tgt: TokenIds
     sampler: TokenBucketSampler
@@ -58,6 +61,10 @@ def prepare_data(
         raise TrainingError("the training and validation data must not be empty")
     tokenizer = _tokenizer(cfg, train, output_dir / TOKENIZER_DIR, is_main=rank == 0, log=log)
     model_config = _model_config(cfg, tokenizer)
+    try:
+        train, mix = mix_training_pairs(cfg, train, log)
+    except (ValueError, FileNotFoundError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as err:
+        raise TrainingError(f"cannot read the synthetic data {cfg.synthetic_files}: {err}") from None
     kept, train_src, train_tgt = tokenize_train(train, tokenizer, model_config)
     log(f"data: {len(kept):,} of {len(train):,} training pairs kept after the length filter")
     sampler = bucket_sampler(cfg, train_src.lengths(), train_tgt.lengths(), rank=rank, world=world)
@@ -74,6 +81,7 @@ def prepare_data(
         train=kept,
         valid=valid,
         test=test,
+        mix=mix,
         train_src=train_src,
         train_tgt=train_tgt,
         sampler=sampler,
@@ -147,6 +155,9 @@ def _read_split(cfg: TrainConfig, split: str) -> Any:
 
 
 def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log: Callable[[str], None]):
+    if cfg.init_from and not (folder / "tokenizer.json").is_file() and is_main:
+        Seq2SeqTokenizer.from_pretrained(_init_folder(cfg)).save(folder)
+        log(f"tokenizer: the one of {cfg.init_from} (init_from)")
     if (folder / "tokenizer.json").is_file():
         tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
         log(f"tokenizer: reusing {folder}")
@@ -162,8 +173,34 @@ def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log
     return tokenizer
 
 
+def _init_folder(cfg: TrainConfig) -> Path:
+    """The local model folder of `init_from` (a single model, not an ensemble)."""
+    from ..hub import read_ensemble_members
+
+    folder = Path(cfg.init_from)
+    if not (folder / "config.json").is_file():
+        raise TrainingError(f"init_from: {folder} is not a model folder (no config.json)")
+    if read_ensemble_members(folder / "config.json") is not None:
+        raise TrainingError(f"init_from: {folder} is an ensemble; start from one of its members' folders")
+    return folder
+
+
+def _init_config(cfg: TrainConfig, fields: dict[str, Any]) -> dict[str, Any]:
+    """The model settings of `init_from`'s config; `cfg.model` may change only its dropout."""
+    from ..hub import load_config
+
+    own = load_config(_init_folder(cfg) / "config.json").to_dict()
+    differs = [
+        f"{k}: {v!r} (init_from has {own.get(k)!r})" for k, v in fields.items() if k != "dropout" and own.get(k) != v
+    ]
+    if differs:
+        raise TrainingError("init_from: the model settings must match the starting model's; " + "; ".join(differs))
+    return {**own, **({"dropout": fields["dropout"]} if "dropout" in fields else {})}
+
+
 def _model_config(cfg: TrainConfig, tokenizer: Seq2SeqTokenizer) -> Seq2SeqConfig:
-    """`cfg.model` with the vocabulary sizes and languages of the data (see config.FILLED_FROM_DATA)."""
+    """`cfg.model` with the vocabulary sizes and languages of the data (see config.FILLED_FROM_DATA); with
+    `init_from`, the starting model's settings."""
     fields = dict(cfg.model)
     fields.update(
         src_vocab_size=tokenizer.src_vocab_size,
@@ -172,6 +209,8 @@ def _model_config(cfg: TrainConfig, tokenizer: Seq2SeqTokenizer) -> Seq2SeqConfi
         tgt_lang=cfg.tgt_lang,
         shared_vocab=tokenizer.joint,
     )
+    if cfg.init_from:
+        fields = _init_config(cfg, fields)
     try:
         return Seq2SeqConfig(**fields)
     except ValueError as err:

@@ -20,13 +20,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..data import collate
+from ..files import atomic_write_text
 from ..hub import push_folder
 from ..model import Seq2SeqModel
 from ..schedules import learning_rate_scale, teacher_forcing_ratio
 from ..translator import Translator
 from .checkpoints import (
     AVERAGING_DIR,
-    atomic_write_text,
     average_weights,
     keep_for_averaging,
     latest_checkpoint,
@@ -348,7 +348,8 @@ class Trainer:
         self, translator: Translator, metrics: dict[str, Any] | None = None, length_scores: list | None = None
     ) -> None:
         translator.generation_options = self.test_options
-        facts = RunFacts(self.command, len(self.data.train), self.device, self.world)
+        mix = self.data.mix.summary() if self.cfg.synthetic_files or self.cfg.real_upsample != 1 else ""
+        facts = RunFacts(self.command, len(self.data.train), self.device, self.world, mix)
         write_model_folder(self.output_dir / MODEL_DIR, translator, self.cfg, self.state, facts, metrics, length_scores)
 
     # ------------------------------------------------------------------ the end
