@@ -96,6 +96,32 @@ def pair_paths(prefix: str | os.PathLike, src_lang: str, tgt_lang: str) -> tuple
     )
 
 
+def recipe_beside(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The recipe (`PREFIX.json`) of a synthetic file `PREFIX.<lang>[.gz]`, or None when there is none."""
+    path = Path(path)
+    stem = path.name.removesuffix(".gz").rsplit(".", 1)[0]
+    recipe = path.with_name(f"{stem}.json")
+    try:
+        return json.loads(recipe.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def describe_recipe(recipe: dict[str, Any]) -> str:
+    """One sentence on how a synthetic file pair was made (for a model card)."""
+    options = recipe.get("options") or {}
+    search = options.get("strategy") or ("beam" if (options.get("num_beams") or 1) > 1 else "greedy")
+    how = f"beam search ({options.get('num_beams')} beams)" if search == "beam" else search
+    cleaning = recipe.get("cleaning") or {}
+    return (
+        f"{recipe.get('written', 0):,} {recipe.get('src_lang')} lines translated "
+        f"into {recipe.get('tgt_lang')} by `{recipe.get('model')}` ({how}, {recipe.get('dtype')}"
+        + (f", tagged {recipe['tag']!r}" if recipe.get("tag") else "")
+        + f"), from {cleaning.get('read', 0):,} input lines ({cleaning.get('repeated', 0):,} repeats and "
+        f"{cleaning.get('excluded', 0):,} lines of the excluded files left out)"
+    )
+
+
 def tagged(text: str, tag: str) -> str:
     """`text` marked with `tag` (once): the form a tagged synthetic source takes."""
     if not tag or text == tag or text.startswith(tag + " "):
@@ -133,9 +159,8 @@ def _resume_point(recipe: SyntheticRecipe, paths: tuple[Path, Path, Path], lines
         raise FileExistsError(f"{existing[0]} already exists: pass --resume to continue it, or choose another --output")
     if recipe_path.exists():
         old = json.loads(recipe_path.read_text(encoding="utf-8"))
-        differs = [
-            k for k in ("model", "inputs", "excluded", "options", "tag", "lines", "chunk_lines") if old.get(k) != getattr(recipe, k)
-        ]
+        fixed = ("model", "inputs", "excluded", "options", "tag", "lines", "chunk_lines")
+        differs = [k for k in fixed if old.get(k) != getattr(recipe, k)]
         if differs:
             raise ValueError(
                 f"--resume: {recipe_path} was made with other settings ({', '.join(differs)} differ); "

@@ -176,13 +176,19 @@ def test_mixing_upsamples_the_real_pairs_and_holds_the_synthetic_ratio(tmp_path)
     assert again["src"] == sources  # the sample is seeded
     everything, mix = mix_training_pairs(_config(tmp_path, synthetic_files=files), real, lambda message: None)
     assert len(everything) == 110 and mix.synthetic == 100 and not any(s.startswith("<bt>") for s in everything["src"])
-    only, mix = mix_training_pairs(_config(tmp_path, synthetic_files=files, real_upsample=0), real, print)
+    only, mix = mix_training_pairs(_config(tmp_path, distilled_files=files, real_upsample=0), real, print)
     assert len(only) == 100 and mix.total == 100
+    both = _config(tmp_path, synthetic_files=files, distilled_files=files, synthetic_tag="<bt>")
+    mixed, mix = mix_training_pairs(both, real, lambda message: None)
+    tagged_rows = [s for s in mixed["src"] if s.startswith("<bt> ")]
+    assert len(mixed) == 210 and mix.synthetic == 200 and len(tagged_rows) == 100  # distilled sources stay untagged
 
 
 def test_training_config_checks_the_mixing_settings(tmp_path):
     with pytest.raises(ValueError, match="real_upsample 0 trains on synthetic pairs only"):
         _config(tmp_path, real_upsample=0)
+    with pytest.raises(ValueError, match="score_test must be true or false"):
+        _config(tmp_path, score_test="no")
     with pytest.raises(ValueError, match=r"synthetic_ratio must be a number >= 0, got -1"):
         _config(tmp_path, synthetic_files="a,b", synthetic_ratio=-1)
     with pytest.raises(ValueError, match=r"real_upsample must be an integer >= 0, got 1.5"):
@@ -193,10 +199,14 @@ def test_a_run_mixes_synthetic_pairs_and_a_run_can_start_from_a_model_folder(mod
     synthetic = (
         f"{write(tmp_path / 's.de', multi30k('val', 'de', 40))},{write(tmp_path / 's.en', multi30k('val', 'en', 40))}"
     )
+    (tmp_path / "s.json").write_text(json.dumps({"model": "a-teacher", "written": 40, "src_lang": "de"}))
     args = ["--synthetic_files", synthetic, "--real_upsample", "2", "--synthetic_ratio", "0.05", "--epochs", "1"]
-    assert train_main(in_process_args(tmp_path / "mixed", *args)) == 0
+    assert train_main(in_process_args(tmp_path / "mixed", *args, "--score_test", "false")) == 0
     card = (tmp_path / "mixed" / "model" / "README.md").read_text(encoding="utf-8")
     assert "300 real pairs x 2 + 30 synthetic (of 40) = 630 pairs per epoch" in card
+    assert "## Synthetic data" in card and "40 de lines translated" in card and "`a-teacher`" in card
+    final = json.loads((tmp_path / "mixed" / "final_metrics.json").read_text())
+    assert final and not any(key.startswith("test") for key in final)  # val only, while recipes are chosen
 
     # fine-tuning with a learning rate too small to move a float16 weight: the start model comes back
     start = Seq2SeqModel.from_pretrained(model_dir)

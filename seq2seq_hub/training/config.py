@@ -33,7 +33,8 @@ FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", 
 # test decoding, logging, checkpointing, device, precision) and each change is logged.
 RESUME_FIXED = (
     "dataset", "data_dir", "src_lang", "tgt_lang", "train_files", "valid_files", "hub_dataset", "hub_config",
-    "train_split", "valid_split", "max_train_examples", "synthetic_files", "synthetic_ratio", "real_upsample",
+    "train_split", "valid_split", "max_train_examples", "synthetic_files", "distilled_files", "synthetic_ratio",
+    "real_upsample",
     "synthetic_tag", "init_from", "max_valid_examples", "vocab_size", "tgt_vocab_size",
     "joint_vocab", "min_frequency", "model", "src_embeddings", "tgt_embeddings", "batch_tokens", "max_sentences",
     "optimizer", "seed",
@@ -59,10 +60,11 @@ class TrainConfig:
     valid_split: str = "validation"
     test_split: str = "test"
     max_train_examples: int = 0  # 0 = all (of the real pairs)
-    synthetic_files: str = ""  # synthetic pairs added to the training data: 'bt.de,bt.en' specs joined by ';'
-    synthetic_ratio: float = 0.0  # at most this many synthetic pairs per (upsampled) real pair, sampled; 0 = all
+    synthetic_files: str = ""  # back-translated pairs added to the training data: 'bt.de,bt.en' specs joined by ';'
+    distilled_files: str = ""  # pairs with a teacher's translations as targets (never tagged), same form
+    synthetic_ratio: float = 0.0  # at most this many synthetic (both kinds) per (upsampled) real pair; 0 = all
     real_upsample: int = 1  # each real training pair is seen this many times per epoch (0 = synthetic only)
-    synthetic_tag: str = ""  # prepended to every synthetic source that lacks it (tagged back-translation)
+    synthetic_tag: str = ""  # prepended to every back-translated source that lacks it (tagged back-translation)
     max_valid_examples: int = 0  # 0 = all (validation BLEU decodes these)
     max_test_examples: int = 0
     init_from: str = ""  # start from this model folder's weights and tokenizer (fine-tuning); model settings must match
@@ -100,6 +102,7 @@ class TrainConfig:
     eval_every: int = 0  # steps between validations; 0 = once per epoch
     eval_beam_size: int = 1  # decoding for validation BLEU (1 = greedy, fastest)
     patience: int = 5  # early stopping: evaluations without a better validation BLEU
+    score_test: bool = True  # score the test set at the end (false while recipes are still chosen on val)
     test_beam_size: int = 5  # test-set decoding, saved as the model's default (generation_config.json)
     test_length_penalty: float = 1.0  # beam ranking: score / length ** penalty (test set and saved default)
     average_last: int = 0  # average the weights of the best N evaluations for the final model (0 = off)
@@ -170,7 +173,7 @@ NON_NEGATIVE = (
     "synthetic_ratio",
 )  # fmt: skip
 FRACTIONS = ("tf_start", "tf_end", "label_smoothing")  # in [0, 1]
-BOOLEANS = ("joint_vocab", "progress", "tensorboard", "private")
+BOOLEANS = ("joint_vocab", "progress", "tensorboard", "private", "score_test")
 FLOAT32_MAX = 3.4028234663852886e38  # Adam turns lr, its steps and weight_decay into float32 scalars
 MAXIMUM = {
     "weight_decay": FLOAT32_MAX,
@@ -254,8 +257,8 @@ def _dependency_problems(cfg: TrainConfig) -> list[str]:
         problems.append("set epochs or max_steps above 0")
     if cfg.dataset == "files" and not (cfg.train_files and cfg.valid_files):
         problems.append("dataset 'files' needs train_files and valid_files")
-    if cfg.real_upsample == 0 and not cfg.synthetic_files.strip(" ;"):
-        problems.append("real_upsample 0 trains on synthetic pairs only: give synthetic_files")
+    if cfg.real_upsample == 0 and not (cfg.synthetic_files + cfg.distilled_files).strip(" ;"):
+        problems.append("real_upsample 0 trains on synthetic pairs only: give synthetic_files or distilled_files")
     if cfg.dataset == "hub" and not cfg.hub_dataset:
         problems.append("dataset 'hub' needs hub_dataset (a Hub dataset id)")
     if not isinstance(cfg.model, dict):

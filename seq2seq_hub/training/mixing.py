@@ -1,6 +1,7 @@
 """mixing.py: the training pairs of a run that adds synthetic data (back-translation, distillation) to the
-real pairs: the real pairs repeated `real_upsample` times, the synthetic pairs sampled down to at most
-`synthetic_ratio` per real pair and marked with `synthetic_tag` when asked. Knows nothing of tokenizers or
+real pairs: the real pairs repeated `real_upsample` times, the synthetic pairs (back-translated ones, whose
+sources are marked with `synthetic_tag` when asked, and distilled ones) sampled down to at most
+`synthetic_ratio` per real pair. Knows nothing of tokenizers or
 models; `prepare.py` calls it between loading and tokenizing.
 """
 
@@ -37,25 +38,30 @@ class Mix:
         )
 
 
-def synthetic_specs(cfg: TrainConfig) -> list[str]:
-    """The synthetic file pairs of `cfg.synthetic_files` ('a.de,a.en;b.de,b.en')."""
-    return [spec.strip() for spec in cfg.synthetic_files.split(";") if spec.strip()]
+def file_specs(files: str) -> list[str]:
+    """The file pairs of a `synthetic_files` / `distilled_files` setting ('a.de,a.en;b.de,b.en')."""
+    return [spec.strip() for spec in files.split(";") if spec.strip()]
 
 
 def load_synthetic(cfg: TrainConfig) -> Any | None:
-    """All synthetic pairs of the run as one Dataset(src, tgt), tagged when `synthetic_tag` is set; None if none."""
+    """All synthetic pairs of the run as one Dataset(src, tgt): the back-translated pairs (`synthetic_files`,
+    their sources tagged when `synthetic_tag` is set), then the distilled ones (`distilled_files`, untagged:
+    their sources are real text); None if there are none."""
     from datasets import concatenate_datasets
 
-    parts = [load_parallel_files(spec, cfg.src_lang, cfg.tgt_lang) for spec in synthetic_specs(cfg)]
+    def load(files: str, tag: str) -> list[Any]:
+        parts = [load_parallel_files(spec, cfg.src_lang, cfg.tgt_lang) for spec in file_specs(files)]
+        if tag:
+            parts = [
+                part.map(lambda batch: {"src": [tagged(s, tag) for s in batch["src"]]}, batched=True, desc="tagging")
+                for part in parts
+            ]
+        return parts
+
+    parts = load(cfg.synthetic_files, cfg.synthetic_tag) + load(cfg.distilled_files, "")
     if not parts:
         return None
-    synthetic = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-    if cfg.synthetic_tag:
-        tag = cfg.synthetic_tag
-        synthetic = synthetic.map(
-            lambda batch: {"src": [tagged(s, tag) for s in batch["src"]]}, batched=True, desc="tagging"
-        )
-    return synthetic
+    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
 def mix_training_pairs(cfg: TrainConfig, real: Any, log: Callable[[str], None]) -> tuple[Any, Mix]:
@@ -77,5 +83,5 @@ def mix_training_pairs(cfg: TrainConfig, real: Any, log: Callable[[str], None]) 
     if synthetic is not None or cfg.real_upsample != 1:
         log(f"training data: {mix.summary()}")
     if not parts:
-        raise ValueError("real_upsample is 0 and there are no synthetic_files: nothing to train on")
+        raise ValueError("real_upsample is 0 and there are no synthetic or distilled files: nothing to train on")
     return (concatenate_datasets(parts) if len(parts) > 1 else parts[0]), mix

@@ -102,9 +102,11 @@ def training_facts(cfg: TrainConfig, state: TrainingState, facts: RunFacts) -> d
         "hub": f"Hub dataset {cfg.hub_dataset}",
     }[cfg.dataset]
     if cfg.synthetic_files:
-        data += f" + synthetic pairs {cfg.synthetic_files}" + (
+        data += f" + back-translated pairs {cfg.synthetic_files}" + (
             f" tagged {cfg.synthetic_tag!r}" if cfg.synthetic_tag else ""
         )
+    if cfg.distilled_files:
+        data += f" + distilled pairs {cfg.distilled_files}"
     if cfg.init_from:
         data += f"; fine-tuned from {cfg.init_from}"
     facts_out = {"data": data}
@@ -121,9 +123,31 @@ def training_facts(cfg: TrainConfig, state: TrainingState, facts: RunFacts) -> d
     }
 
 
+def synthetic_section(cfg: TrainConfig) -> list[str]:
+    """The card's account of the synthetic data: each file pair, and how it was made where its recipe is known."""
+    from ..synthetic import describe_recipe, recipe_beside
+    from .mixing import file_specs
+
+    rows = []
+    for kind, files in (("back-translated", cfg.synthetic_files), ("distilled", cfg.distilled_files)):
+        for spec in file_specs(files):
+            recipe = recipe_beside(spec.split(",")[0])
+            rows.append(f"- {kind} `{spec}`" + (f": {describe_recipe(recipe)}" if recipe else ""))
+    if not rows:
+        return []
+    mix = f"real pairs repeated {cfg.real_upsample}x per epoch"
+    if cfg.synthetic_ratio:
+        mix += f", at most {cfg.synthetic_ratio:g} synthetic pairs per real pair"
+    if cfg.synthetic_tag:
+        mix += f", back-translated sources tagged {cfg.synthetic_tag!r}"
+    start = f"; fine-tuned from `{cfg.init_from}`" if cfg.init_from else ""
+    return ["## Synthetic data", "", f"Mixed with the real pairs ({mix}){start}:", "", *rows, ""]
+
+
 def card_sections(cfg: TrainConfig) -> str:
     return "\n".join(
         [
+            *synthetic_section(cfg),
             "## Intended use and limits",
             "",
             "Research and demonstration of recurrent attention models. Trained on image captions "

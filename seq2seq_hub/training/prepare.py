@@ -55,8 +55,9 @@ def prepare_data(
     cfg: TrainConfig, output_dir: Path, *, rank: int, world: int, log: Callable[[str], None]
 ) -> PreparedData:
     """Everything the loop reads from the data. Only rank 0 may train the tokenizer; the others reuse it."""
-    limits = {"train": cfg.max_train_examples, "validation": cfg.max_valid_examples, "test": cfg.max_test_examples}
-    train, valid, test = (_limit(_load_split(cfg, split), count) for split, count in limits.items())
+    train = _limit(_load_split(cfg, "train"), cfg.max_train_examples)
+    valid = _limit(_load_split(cfg, "validation"), cfg.max_valid_examples)
+    test = _limit(_load_split(cfg, "test"), cfg.max_test_examples) if cfg.score_test else None
     if len(train) == 0 or len(valid) == 0:
         raise TrainingError("the training and validation data must not be empty")
     tokenizer = _tokenizer(cfg, train, output_dir / TOKENIZER_DIR, is_main=rank == 0, log=log)
@@ -64,7 +65,7 @@ def prepare_data(
     try:
         train, mix = mix_training_pairs(cfg, train, log)
     except (ValueError, FileNotFoundError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as err:
-        raise TrainingError(f"cannot read the synthetic data {cfg.synthetic_files}: {err}") from None
+        raise TrainingError(f"cannot read the synthetic data: {err}") from None
     kept, train_src, train_tgt = tokenize_train(train, tokenizer, model_config)
     log(f"data: {len(kept):,} of {len(train):,} training pairs kept after the length filter")
     sampler = bucket_sampler(cfg, train_src.lengths(), train_tgt.lengths(), rank=rank, world=world)
@@ -156,7 +157,7 @@ def _read_split(cfg: TrainConfig, split: str) -> Any:
 
 def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log: Callable[[str], None]):
     if cfg.init_from and not (folder / "tokenizer.json").is_file() and is_main:
-        Seq2SeqTokenizer.from_pretrained(_init_folder(cfg)).save(folder)
+        Seq2SeqTokenizer.from_pretrained(_init_tokenizer_folder(cfg)).save(folder)
         log(f"tokenizer: the one of {cfg.init_from} (init_from)")
     if (folder / "tokenizer.json").is_file():
         tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
@@ -183,6 +184,19 @@ def _init_folder(cfg: TrainConfig) -> Path:
     if read_ensemble_members(folder / "config.json") is not None:
         raise TrainingError(f"init_from: {folder} is an ensemble; start from one of its members' folders")
     return folder
+
+
+def _init_tokenizer_folder(cfg: TrainConfig) -> Path:
+    """Where `init_from`'s tokenizer is: its own folder, or for an ensemble's member, the ensemble's folder."""
+    from ..hub import read_ensemble_members
+
+    folder = _init_folder(cfg)
+    if (folder / "tokenizer.json").is_file():
+        return folder
+    parent = folder.resolve().parent
+    if (parent / "config.json").is_file() and folder.name in (read_ensemble_members(parent / "config.json") or []):
+        return parent
+    raise TrainingError(f"init_from: {folder} has no tokenizer.json (nor is it a member of an ensemble folder)")
 
 
 def _init_config(cfg: TrainConfig, fields: dict[str, Any]) -> dict[str, Any]:

@@ -348,7 +348,8 @@ class Trainer:
         self, translator: Translator, metrics: dict[str, Any] | None = None, length_scores: list | None = None
     ) -> None:
         translator.generation_options = self.test_options
-        mix = self.data.mix.summary() if self.cfg.synthetic_files or self.cfg.real_upsample != 1 else ""
+        mixed = self.cfg.synthetic_files or self.cfg.distilled_files or self.cfg.real_upsample != 1
+        mix = self.data.mix.summary() if mixed else ""
         facts = RunFacts(self.command, len(self.data.train), self.device, self.world, mix)
         write_model_folder(self.output_dir / MODEL_DIR, translator, self.cfg, self.state, facts, metrics, length_scores)
 
