@@ -20,7 +20,7 @@ from measure import matmul_peak
 from seq2seq_hub import Seq2SeqTokenizer, Translator
 from seq2seq_hub.cpu import keep_freed_memory
 from seq2seq_hub.data import load_multi30k
-from seq2seq_hub.quantize import onednn_int8_pays
+from seq2seq_hub.modeling.quantize import onednn_int8_pays
 from seq2seq_hub.training import TrainConfig, build_train_parser, load_train_config
 
 ROOT = Path(__file__).resolve().parent.parent

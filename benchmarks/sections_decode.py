@@ -15,7 +15,7 @@ from measure import median_of, sync, timed
 from naive import textbook_greedy
 
 from seq2seq_hub.metrics import corpus_scores
-from seq2seq_hub.model import Seq2SeqModel
+from seq2seq_hub.modeling.model import Seq2SeqModel
 from seq2seq_hub.search import beam_search
 
 BF16 = torch.bfloat16

@@ -1,9 +1,9 @@
 """seq2seq-hub: attention-based recurrent sequence-to-sequence translation, shared on the Hub."""
 
-from .config import Seq2SeqConfig
 from .decoding import DecodingOptions
 from .hypothesis import Hypothesis
-from .model import Seq2SeqModel, Seq2SeqOutput
+from .modeling.config import Seq2SeqConfig
+from .modeling.model import Seq2SeqModel, Seq2SeqOutput
 from .search import RawHypothesis
 from .tokenizer import Seq2SeqTokenizer
 from .translator import Translator

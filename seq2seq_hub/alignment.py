@@ -1,6 +1,6 @@
 """alignment.py: word alignments read off a hypothesis's attention, and the Pharaoh text format.
 
-Subword tokens are merged into words as the heatmaps merge them (`plotting.merge_subwords`); knows
+Subword tokens are merged into words as the heatmaps merge them (`tokenizer.merge_subwords`); knows
 nothing of models, search or files.
 
 Rule: each target word is linked to the one source word with the highest merged attention weight
@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .plotting import merge_subwords
-from .tokenizer import SPECIAL_TOKENS
+from .tokenizer import SPECIAL_TOKENS, merge_subwords
 
 
 def word_alignment(

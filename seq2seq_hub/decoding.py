@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .checks import choice_problem, number_problem, raise_problems
 
 GENERATION_CONFIG_FILE = "generation_config.json"
 STRATEGIES = ("beam", "greedy", "sample")
@@ -56,7 +57,7 @@ class DecodingOptions:
     seed: int | None = None  # sampling: a seed makes the samples reproducible
 
     def __post_init__(self) -> None:
-        _raise_problems(_problems(dataclasses.asdict(self), {}))
+        raise_problems(_problems(dataclasses.asdict(self), {}))
 
     @property
     def search(self) -> str:
@@ -76,16 +77,16 @@ class DecodingOptions:
             values[name] = value
             if name != key:
                 labels[name] = key
-        _raise_problems(_problems(values, labels))
+        raise_problems(_problems(values, labels))
         return DecodingOptions(**values)
 
     def check_for_model(self, max_target_length: int, tgt_vocab_size: int) -> None:
         """Refuse settings beyond what a model with these limits can do."""
         problems = [
-            _check_number("min_length", self.min_length, 0, max_target_length, integer=True),
-            _check_number("top_k", self.top_k, 0, tgt_vocab_size, integer=True),
+            number_problem("min_length", self.min_length, 0, max_target_length, integer=True),
+            number_problem("top_k", self.top_k, 0, tgt_vocab_size, integer=True),
         ]
-        _raise_problems([p for p in problems if p])
+        raise_problems([p for p in problems if p])
 
     # ------------------------------------------------------------------ generation_config.json
     def to_generation_config(self) -> dict[str, Any]:
@@ -148,50 +149,32 @@ class DecodingOptions:
 
 
 # ---------------------------------------------------------------------- validation
-def _check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> str | None:
-    """None when `value` is an int (or, unless `integer`, a float) in [low, high]; else the problem."""
-    kind = int if integer else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kind)
-        or (not integer and math.isnan(value))
-        or not (low <= value <= high)
-    ):
-        return f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], got {value!r}"
-    return None
-
-
 def _problems(values: dict[str, Any], labels: dict[str, str]) -> list[str]:
     """Every problem of a set of field values; `labels` renames fields the caller set by an alias."""
 
     def label(name: str) -> str:
         return labels.get(name, name)
 
-    problems = [_check_number(label("num_beams"), values["num_beams"], 1, MAX_BEAMS, integer=True)]
+    problems = [number_problem(label("num_beams"), values["num_beams"], 1, MAX_BEAMS, integer=True)]
     strategy = values["strategy"]
-    if strategy is not None and strategy not in STRATEGIES:
-        problems.append(f"strategy must be one of {{'beam', 'greedy', 'sample'}}, got {strategy!r}")
+    if strategy is not None:
+        problems.append(choice_problem("strategy", strategy, STRATEGIES))
     problems += [
-        _check_number("length_penalty", values["length_penalty"], 0.0, 10.0),
-        _check_number("min_length", values["min_length"], 0, 10**9, integer=True),
-        _check_number("temperature", values["temperature"], 1e-3, 100.0),
-        _check_number("top_k", values["top_k"], 0, 10**9, integer=True),
-        _check_number("top_p", values["top_p"], 1e-6, 1.0),
+        number_problem("length_penalty", values["length_penalty"], 0.0, 10.0),
+        number_problem("min_length", values["min_length"], 0, 10**9, integer=True),
+        number_problem("temperature", values["temperature"], 0.001, 100.0),
+        number_problem("top_k", values["top_k"], 0, 10**9, integer=True),
+        number_problem("top_p", values["top_p"], 0.0, 1.0, low_open=True),
     ]
     if values["max_length"] is not None:
-        problems.append(_check_number("max_length", values["max_length"], 1, 10**9, integer=True))
+        problems.append(number_problem("max_length", values["max_length"], 1, 10**9, integer=True))
     if values["seed"] is not None:
-        problems.append(_check_number("seed", values["seed"], 0, 2**63 - 1, integer=True))
+        problems.append(number_problem("seed", values["seed"], 0, 2**63 - 1, integer=True))
     if not problems[0] and strategy in (None, *STRATEGIES):
         search = strategy or ("beam" if values["num_beams"] > 1 else "greedy")
         limit = {"beam": values["num_beams"], "sample": MAX_SAMPLES, "greedy": 1}[search]
-        problems.append(_check_number("num_return_sequences", values["num_return_sequences"], 1, limit, integer=True))
+        problems.append(number_problem("num_return_sequences", values["num_return_sequences"], 1, limit, integer=True))
     return [p for p in problems if p]
-
-
-def _raise_problems(problems: list[str]) -> None:
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 __all__ = ["DecodingOptions", "GENERATION_CONFIG_FILE", "STRATEGIES"]

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Seq2SeqConfig
-from .decoder import DecoderState
-from .model import Seq2SeqModel, Seq2SeqOutput
+from .modeling.config import Seq2SeqConfig
+from .modeling.decoder import DecoderState
+from .modeling.model import Seq2SeqModel, Seq2SeqOutput
 
 MAX_MEMBERS = 16
 # config fields every member must share: they fix what the ids mean and which languages are translated

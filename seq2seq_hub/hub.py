@@ -30,8 +30,8 @@ from huggingface_hub.errors import (
 from safetensors.torch import load_file, save_file
 
 from .card import CARD_FILE
-from .config import Seq2SeqConfig
 from .decoding import GENERATION_CONFIG_FILE
+from .modeling.config import Seq2SeqConfig
 from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 
 CONFIG_FILE = "config.json"

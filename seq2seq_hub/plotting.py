@@ -10,23 +10,7 @@ import json
 import os
 from pathlib import Path
 
-
-def merge_subwords(tokens: list[str], attention: list[list[float]], axis: int) -> tuple[list[str], list[list[float]]]:
-    """Merge subword tokens into words ('▁' starts a word): attention rows (axis 0, target side) are
-    averaged, columns (axis 1, source side) are summed, so rows still sum to 1."""
-    specials = ("<s>", "</s>", "<unk>", "<pad>")
-    groups: list[list[int]] = []
-    for i, tok in enumerate(tokens):
-        if not groups or tok.startswith("▁") or tok in specials or tokens[i - 1] in specials:
-            groups.append([i])
-        else:
-            groups[-1].append(i)
-    words = ["".join(tokens[i] for i in g).replace("▁", " ").strip() or "▁" for g in groups]
-    if axis == 0:  # groups are runs of consecutive indices: sum their rows column by column, or their slices
-        merged = [[sum(column) / len(g) for column in zip(*attention[g[0] : g[-1] + 1])] for g in groups]
-    else:
-        merged = [[sum(row[g[0] : g[-1] + 1]) for g in groups] for row in attention]
-    return words, merged
+from .tokenizer import merge_subwords
 
 
 def plot_label(label: str, limit: int = 18) -> str:

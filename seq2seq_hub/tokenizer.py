@@ -1,7 +1,7 @@
 """tokenizer.py: `Seq2SeqTokenizer`, byte-level BPE over HF `tokenizers` for source and target.
 
-Owns text <-> ids (special tokens, truncation, readable token strings) and the tokenizer files of a
-model folder. Knows nothing of models or the Hub.
+Owns text <-> ids (special tokens, truncation, readable token strings, subwords merged into words for
+heatmaps and alignments) and the tokenizer files of a model folder. Knows nothing of models or the Hub.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from .config import Seq2SeqConfig
+from .modeling.config import Seq2SeqConfig
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0, 1, 2, 3 in every tokenizer we train
@@ -285,3 +285,21 @@ def normalize(text: str) -> str:
 
 
 _NORMALIZER = new_byte_level_bpe().normalizer
+
+
+def merge_subwords(tokens: list[str], attention: list[list[float]], axis: int) -> tuple[list[str], list[list[float]]]:
+    """Merge subword tokens into words ('▁' starts a word): attention rows (axis 0, target side) are
+    averaged, columns (axis 1, source side) are summed, so rows still sum to 1."""
+    specials = set(SPECIAL_TOKENS)
+    groups: list[list[int]] = []
+    for i, tok in enumerate(tokens):
+        if not groups or tok.startswith("▁") or tok in specials or tokens[i - 1] in specials:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+    words = ["".join(tokens[i] for i in g).replace("▁", " ").strip() or "▁" for g in groups]
+    if axis == 0:  # groups are runs of consecutive indices: sum their rows column by column, or their slices
+        merged = [[sum(column) / len(g) for column in zip(*attention[g[0] : g[-1] + 1])] for g in groups]
+    else:
+        merged = [[sum(row[g[0] : g[-1] + 1]) for g in groups] for row in attention]
+    return words, merged

@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from huggingface_hub import ModelHubMixin
 
-from .arguments import batch_size_problem, describe
 from .card import CARD_FILE, render_model_card
-from .config import Seq2SeqConfig
+from .checks import describe, number_problem
 from .data import collate
 from .decoding import DecodingOptions
 from .ensemble import Ensemble, check_members
@@ -33,12 +32,15 @@ from .hub import (
     write_ensemble_config,
 )
 from .hypothesis import Hypothesis
-from .model import Seq2SeqModel
-from .quantize import check_int8_device, int8_decoding
+from .modeling.config import Seq2SeqConfig
+from .modeling.model import Seq2SeqModel
+from .modeling.quantize import check_int8_device, int8_decoding
 from .search import RawHypothesis, decode_ids
 from .tokenizer import Seq2SeqTokenizer
 
 CHARS_PER_TOKEN_LIMIT = 20  # inputs longer than max_source_length * this are cut before tokenizing
+
+MAX_BATCH_SIZE = 4096  # sentences decoded at once
 
 
 class Translator(
@@ -298,7 +300,7 @@ class Translator(
             raise TypeError(f"options must be a DecodingOptions, got {type(options).__name__}")
         options = (options or self.generation_options).merged(**overrides)
         options.check_for_model(self.config.max_target_length, self.config.tgt_vocab_size)
-        problem = batch_size_problem(batch_size)
+        problem = number_problem("batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
         if problem:
             raise ValueError(problem)
         prefixes = self._prefix_ids(prefix, len(texts))

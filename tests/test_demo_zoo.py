@@ -159,7 +159,7 @@ def test_a_model_that_fails_to_load_fails_alone_and_is_tried_again():
 
 @pytest.mark.parametrize("size", [0, -1, 1.5, True])
 def test_pool_size_must_be_a_positive_integer(size):
-    with pytest.raises(ValueError, match="max_loaded must be a positive integer"):
+    with pytest.raises(ValueError, match="max_loaded must be an integer >= 1"):
         ModelPool(Loader(), max_loaded=size)
 
 
@@ -168,7 +168,7 @@ def test_max_loaded_models_comes_from_the_command_line(capsys):
     assert demo_server.parse_args(["--max-loaded-models", "2"]).max_loaded_models == 2
     with pytest.raises(SystemExit):
         demo_server.parse_args(["--max-loaded-models", "0"])
-    assert "must be a positive integer, got '0'" in capsys.readouterr().err
+    assert "must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- compare's columns

@@ -189,8 +189,11 @@ def edit_config(folder, **changes):
     [
         (dict(hiden_size=12), r"config\.json has unknown keys \['hiden_size'\]"),
         (dict(cell="lstn"), r"config\.json: Invalid Seq2SeqConfig: cell must be one of \{'gru', 'lstm'\}, got 'lstn'"),
-        (dict(dropout=-0.5), r"config\.json: .*dropout must be in \[0, 1\), got -0\.5"),
-        (dict(src_vocab_size=10**9), r"config\.json: .*src_vocab_size must be between 5 and 1000000, got 1000000000"),
+        (dict(dropout=-0.5), r"config\.json: .*dropout must be a number in \[0, 1\), got -0\.5"),
+        (
+            dict(src_vocab_size=10**9),
+            r"config\.json: .*src_vocab_size must be an integer in \[5, 1000000\], got 1000000000",
+        ),
         (dict(hidden_size=16_384, embedding_size=16_384, encoder_layers=16), r"config\.json: .*parameters, more than"),
     ],
 )

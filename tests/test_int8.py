@@ -12,11 +12,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq_hub import Seq2SeqModel, Translator, quantize
+from seq2seq_hub import Seq2SeqModel, Translator
 from seq2seq_hub.cli import build_parser
 from seq2seq_hub.cli import main as cli_main
-from seq2seq_hub.int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
-from seq2seq_hub.quantize import Int8Weight, check_int8_device, int8_decoding, int8_enabled, int8_linear, linear
+from seq2seq_hub.modeling import quantize
+from seq2seq_hub.modeling.int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
+from seq2seq_hub.modeling.quantize import (
+    Int8Weight,
+    check_int8_device,
+    int8_decoding,
+    int8_enabled,
+    int8_linear,
+    linear,
+)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "models" / "multi30k-de-en"
 INT8_REL_ERROR = 0.05  # relative (Frobenius) error allowed for int8 against float32; int8 rounding gives ~0.01

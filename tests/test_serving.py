@@ -150,7 +150,7 @@ def test_a_request_that_fails_fails_alone():
 
 @pytest.mark.parametrize("size", [0, -1, 2.5, True, "8"])
 def test_batch_size_must_be_a_positive_integer(size):
-    with pytest.raises(ValueError, match="max_batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="max_batch_size must be an integer >= 1"):
         BatchingTranslator(EchoTranslator(), max_batch_size=size)
 
 
@@ -166,7 +166,8 @@ def test_serving_settings_come_from_the_command_line(capsys):
     for bad in ("0", "-3", "two"):
         with pytest.raises(SystemExit):
             demo_server.parse_args(["--max-batch-size", bad])
-        assert f"must be a positive integer, got '{bad}'" in capsys.readouterr().err
+        shown = bad if bad.lstrip("-").isdigit() else repr(bad)
+        assert f"the value must be an integer >= 1, got {shown}" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- the handler with a real model

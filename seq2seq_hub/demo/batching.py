@@ -13,6 +13,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..checks import number_problem, raise_problems
+
 if TYPE_CHECKING:
     from .. import Hypothesis
     from ..decoding import DecodingOptions
@@ -130,8 +132,7 @@ class BatchingTranslator:
     """
 
     def __init__(self, translator: Any, max_batch_size: int = 16, thread: DecodingThread = DECODING_THREAD):
-        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
+        raise_problems([number_problem("max_batch_size", max_batch_size, 1, integer=True)])
         self.translator = translator
         self.max_batch_size = max_batch_size
         self._thread = thread

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import number_problem, raise_problems
 from .batching import BatchingTranslator
 from .catalog import Catalog, ModelChoice, direction_name
 
@@ -50,8 +51,7 @@ class ModelPool:
     def __init__(
         self, load: Callable[[ModelChoice], Any], max_loaded: int = MAX_LOADED_MODELS, max_batch_size: int = 16
     ):
-        if isinstance(max_loaded, bool) or not isinstance(max_loaded, int) or max_loaded < 1:
-            raise ValueError(f"max_loaded must be a positive integer, got {max_loaded!r}")
+        raise_problems([number_problem("max_loaded", max_loaded, 1, integer=True)])
         self._load = load
         self.max_loaded = max_loaded
         self.max_batch_size = max_batch_size

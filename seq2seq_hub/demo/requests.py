@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import is_number, number_problem, raise_problems, string_problem
 from ..decoding import DecodingOptions
 
 MAX_INPUT_CHARS = 2_000  # longer source text is cut here (the model's own token limit usually comes first)
@@ -98,7 +99,7 @@ def clean_input(value: Any, name: str, limit: int, notices: list[str]) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InputError(f"{name} must be a string, got {type(value).__name__}")
+        raise InputError(string_problem(name, value))
     if len(value) > limit:
         notices.append(f"The {name} was {len(value):,} characters long; only the first {limit:,} were used.")
         value = value[:limit]
@@ -120,14 +121,9 @@ def check_text(text: Any, source_language: str = "source", notices: list[str] | 
 
 def within_cap(value: Any, cap: Cap) -> int | float:
     """`value` as an int or float inside the demo's cap, or an `InputError` naming the control."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        kind = "an integer" if cap.integer else "a number"
-        shown = type(value).__name__ if not isinstance(value, (int, float)) else repr(value)
-        raise InputError(f"{cap.label} must be {kind} between {cap.low:g} and {cap.high:g}, got {shown}")
-    if cap.integer and value != int(value):
-        raise InputError(f"{cap.label} must be a whole number, got {value!r}")
-    if not cap.low <= value <= cap.high:
-        raise InputError(f"{cap.label} must be between {cap.low:g} and {cap.high:g}, got {value:g}")
+    if cap.integer and is_number(value) and math.isfinite(value) and value == int(value):
+        value = int(value)  # a slider sends 5.0 for 5
+    raise_problems([number_problem(cap.label, value, cap.low, cap.high, integer=cap.integer)], error=InputError)
     return int(value) if cap.integer else float(value)
 
 

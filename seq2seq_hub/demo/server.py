@@ -15,6 +15,7 @@ from functools import partial
 
 import gradio as gr
 
+from ..checks import number_problem, raise_problems
 from .catalog import Catalog, load_translator
 from .layout import CONCURRENCY_LIMIT, CSS, MAX_BATCH_SIZE, QUEUE_MAX_SIZE, THEME, build_demo
 from .pool import MAX_LOADED_MODELS, DemoModels, ModelPool
@@ -78,9 +79,8 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        value = text
+    raise_problems([number_problem("the value", value, 1, integer=True)], error=argparse.ArgumentTypeError)
     return value
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..plotting import attention_figure, merge_subwords
+from ..plotting import attention_figure
+from ..tokenizer import merge_subwords
 from .heatmap import attention_table
 
 if TYPE_CHECKING:

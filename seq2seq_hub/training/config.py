@@ -19,9 +19,10 @@ from typing import Any, NoReturn
 
 import yaml
 
-from ..config import MAX_VOCAB_SIZE, Seq2SeqConfig
+from ..checks import bool_problem, choice_problem, is_number, number_problem
 from ..decoding import DecodingOptions
-from ..schedules import LR_SCHEDULES, TF_SCHEDULES
+from ..modeling.config import MAX_VOCAB_SIZE, Seq2SeqConfig
+from .schedules import LR_SCHEDULES, TF_SCHEDULES
 
 # Seq2SeqConfig fields the trainer fills in from the data and the tokenizer (values given in `model` are replaced)
 FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", "shared_vocab")
@@ -122,7 +123,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list | tuple):  # torch's Adam wants two floats (YAML may give ints)
-            self.betas = tuple(float(b) if _is_number(b) else b for b in self.betas)
+            self.betas = tuple(float(b) if is_number(b) else b for b in self.betas)
         self.validate()
 
     def validate(self) -> None:
@@ -184,53 +185,27 @@ MAXIMUM = {
 
 
 def _choice_problems(cfg: TrainConfig) -> list[str]:
-    problems = []
-    for name, options in CHOICES.items():
-        if getattr(cfg, name) not in options:
-            allowed = "{" + ", ".join(repr(o) for o in sorted(options)) + "}"
-            problems.append(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
-    problems += [
-        f"{name} must be true or false, got {getattr(cfg, name)!r}"
-        for name in BOOLEANS
-        if not isinstance(getattr(cfg, name), bool)
-    ]
-    return problems
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    problems = [choice_problem(name, getattr(cfg, name), options) for name, options in CHOICES.items()]
+    problems += [bool_problem(name, getattr(cfg, name)) for name in BOOLEANS]
+    return [p for p in problems if p]
 
 
 def _number_problems(cfg: TrainConfig) -> list[str]:
     types = {f.name: f.type for f in dataclasses.fields(cfg)}  # annotations are strings here
-    problems = []
-    for name in POSITIVE + NON_NEGATIVE:
-        value, allow_zero = getattr(cfg, name), name in NON_NEGATIVE
-        is_int = types[name] == "int"
-        if (
-            not (isinstance(value, int) if is_int else _is_number(value))
-            or isinstance(value, bool)
-            or not value >= 0  # NaN too
-            or (value == 0 and not allow_zero)
-        ):
-            what = "an integer" if is_int else "a number"
-            problems.append(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-        elif name in MAXIMUM and not value <= MAXIMUM[name]:
-            limit = MAXIMUM[name]
-            bound = f"{limit:,}" if is_int else f"{limit:.4g} (the largest float32: torch computes with it in float32)"
-            problems.append(f"{name} must be at most {bound}, got {value!r}")
-    for name in FRACTIONS:
-        value = getattr(cfg, name)
-        if not _is_number(value) or not 0.0 <= value <= 1.0:
-            problems.append(f"{name} must be in [0, 1], got {value!r}")
-    if not _is_number(cfg.plateau_factor) or not 0.0 < cfg.plateau_factor <= 1.0:
-        problems.append(f"plateau_factor must be in (0, 1], got {cfg.plateau_factor!r}")
+    problems = [
+        number_problem(
+            name, getattr(cfg, name), 0, MAXIMUM.get(name), integer=types[name] == "int", low_open=name in POSITIVE
+        )
+        for name in POSITIVE + NON_NEGATIVE
+    ]
+    problems += [number_problem(name, getattr(cfg, name), 0.0, 1.0) for name in FRACTIONS]
+    problems.append(number_problem("plateau_factor", cfg.plateau_factor, 0.0, 1.0, low_open=True))
     betas = cfg.betas
-    if not (isinstance(betas, tuple) and len(betas) == 2 and all(_is_number(b) and 0.0 <= b < 1.0 for b in betas)):
+    if not (isinstance(betas, tuple) and len(betas) == 2 and all(is_number(b) and 0.0 <= b < 1.0 for b in betas)):
         problems.append(f"betas must be two numbers in [0, 1), got {betas!r}")
-    elif not any(p.startswith(("lr ", "weight_decay ")) for p in problems):
+    elif not any(p and p.startswith(("lr ", "weight_decay ")) for p in problems):
         problems += _float32_problems(cfg)
-    return problems
+    return [p for p in problems if p]
 
 
 def _float32_problems(cfg: TrainConfig) -> list[str]:

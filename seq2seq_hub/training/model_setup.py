@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import torch
 
-from ..config import Seq2SeqConfig
-from ..embeddings import load_pretrained_embeddings
-from ..model import Seq2SeqModel
+from ..modeling.config import Seq2SeqConfig
+from ..modeling.model import Seq2SeqModel
 from ..tokenizer import Seq2SeqTokenizer
 from .config import TrainConfig
+from .embeddings import load_pretrained_embeddings
 
 
 def build_model(

@@ -22,8 +22,7 @@ from tqdm.auto import tqdm
 from ..data import collate
 from ..files import atomic_write_text
 from ..hub import push_folder
-from ..model import Seq2SeqModel
-from ..schedules import learning_rate_scale, teacher_forcing_ratio
+from ..modeling.model import Seq2SeqModel
 from ..translator import Translator
 from .checkpoints import (
     AVERAGING_DIR,
@@ -44,6 +43,7 @@ from .output_lock import own_output_dir
 from .prepare import TOKENIZER_DIR, PreparedData, prepare_data
 from .resume import check_resume_config, load_newest_intact
 from .run_log import METRICS_FILE, TENSORBOARD_DIR, MetricsLog, StepResult, TrainWindow
+from .schedules import learning_rate_scale, teacher_forcing_ratio
 from .state import TrainingState
 
 FINAL_METRICS_FILE = "final_metrics.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .tokenizer import SPECIAL_TOKENS, readable_tokens
+from ..tokenizer import SPECIAL_TOKENS, readable_tokens
 
 
 def read_vectors(path: str | os.PathLike, dim: int) -> dict[str, list[float]]:

@@ -9,9 +9,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import bool_problem, choice_problem, number_problem, raise_problems, string_problem
+
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("bahdanau", "luong", "none")
 LUONG_SCORES = ("dot", "general")
+CHOICES = {"cell": CELLS, "attention": ATTENTIONS, "luong_score": LUONG_SCORES}
 
 # Upper bounds that no honest model of this family reaches; a config beyond them is refused
 # before anything is allocated (an untrusted repo cannot make us allocate terabytes).
@@ -20,6 +23,17 @@ MAX_DIM = 16_384
 MAX_LAYERS = 16
 MAX_LENGTH = 100_000
 MAX_PARAMETERS = 2_000_000_000
+INTEGER_RANGES = {
+    "src_vocab_size": (5, MAX_VOCAB_SIZE),
+    "tgt_vocab_size": (5, MAX_VOCAB_SIZE),
+    "embedding_size": (1, MAX_DIM),
+    "hidden_size": (1, MAX_DIM),
+    "attention_size": (0, MAX_DIM),
+    "encoder_layers": (1, MAX_LAYERS),
+    "decoder_layers": (1, MAX_LAYERS),
+    "max_source_length": (2, MAX_LENGTH),
+    "max_target_length": (2, MAX_LENGTH),
+}
 
 
 @dataclass
@@ -58,57 +72,27 @@ class Seq2SeqConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise one `ValueError` naming every field whose value is not allowed."""
-        problems: list[str] = []
+        problems: list[str | None] = []
 
-        def check_int(name: str, low: int, high: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                problems.append(f"{name} must be an integer, got {value!r}")
-            elif not low <= value <= high:
-                problems.append(f"{name} must be between {low} and {high}, got {value!r}")
-
-        def check_choice(name: str, choices: tuple[str, ...]) -> None:
-            value = getattr(self, name)
-            if value not in choices:
-                allowed = "{" + ", ".join(repr(c) for c in sorted(choices)) + "}"
-                problems.append(f"{name} must be one of {allowed}, got {value!r}")
-
-        def check_bool(name: str) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                problems.append(f"{name} must be true or false, got {value!r}")
-
-        check_int("src_vocab_size", 5, MAX_VOCAB_SIZE)
-        check_int("tgt_vocab_size", 5, MAX_VOCAB_SIZE)
-        check_int("embedding_size", 1, MAX_DIM)
-        check_int("hidden_size", 1, MAX_DIM)
-        check_int("attention_size", 0, MAX_DIM)
-        check_int("encoder_layers", 1, MAX_LAYERS)
-        check_int("decoder_layers", 1, MAX_LAYERS)
-        check_int("max_source_length", 2, MAX_LENGTH)
-        check_int("max_target_length", 2, MAX_LENGTH)
-        check_choice("cell", CELLS)
-        check_choice("attention", ATTENTIONS)
-        check_choice("luong_score", LUONG_SCORES)
-        check_bool("bidirectional")
-        check_bool("tie_embeddings")
-        check_bool("shared_vocab")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
-            problems.append(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        elif not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        problems += [
+            number_problem(name, getattr(self, name), low, high, integer=True)
+            for name, (low, high) in INTEGER_RANGES.items()
+        ]
+        problems += [choice_problem(name, getattr(self, name), choices) for name, choices in CHOICES.items()]
+        problems += [
+            bool_problem(name, getattr(self, name)) for name in ("bidirectional", "tie_embeddings", "shared_vocab")
+        ]
+        problems.append(number_problem("dropout", self.dropout, 0.0, 1.0, high_open=True))
         ids = {}
         for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                problems.append(f"{name} must be a non-negative integer, got {value!r}")
-            else:
-                ids[name] = value
+            problem = number_problem(name, getattr(self, name), 0, integer=True)
+            problems.append(problem)
+            if not problem:
+                ids[name] = getattr(self, name)
         if len(set(ids.values())) < len(ids):
             problems.append(f"special token ids must be distinct, got {ids}")
-        for name in ("src_lang", "tgt_lang"):
-            if not isinstance(getattr(self, name), str):
-                problems.append(f"{name} must be a string, got {getattr(self, name)!r}")
+        problems += [string_problem(name, getattr(self, name)) for name in ("src_lang", "tgt_lang")]
+        problems = [p for p in problems if p]
         if not problems:
             smallest_vocab = min(self.src_vocab_size, self.tgt_vocab_size)
             for name, value in ids.items():
@@ -130,8 +114,7 @@ class Seq2SeqConfig:
                     f"this config would have about {self.estimated_parameters():,} parameters, "
                     f"more than the {MAX_PARAMETERS:,} allowed"
                 )
-        if problems:
-            raise ValueError("Invalid Seq2SeqConfig: " + "; ".join(problems))
+        raise_problems(problems, "Invalid Seq2SeqConfig: ")
 
     # ------------------------------------------------------------------ derived sizes
     @property
