@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from .hub import WEIGHTS_FILE, read_safetensors_header
+from .repo_files import WEIGHTS_FILE, read_safetensors_header
 
 CHECKPOINT_TENSORS = "state.safetensors"  # a training checkpoint's tensors: weights under 'model.', optimizer, RNG
 CHECKPOINT_PREFIX = "model."

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import choice_problem, number_problem, raise_problems
+from .files import atomic_write_text
 
 GENERATION_CONFIG_FILE = "generation_config.json"
 STRATEGIES = ("beam", "greedy", "sample")
@@ -132,8 +133,7 @@ class DecodingOptions:
         """Write generation_config.json into a model folder."""
         path = Path(directory) / GENERATION_CONFIG_FILE
         text = json.dumps(self.to_generation_config(), indent=2, sort_keys=True) + "\n"
-        path.write_text(text, encoding="utf-8")
-        return path
+        return atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None) -> DecodingOptions:

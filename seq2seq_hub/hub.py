@@ -1,8 +1,9 @@
-"""hub.py: the model repo format at the edge. Resolves a local folder or Hub repo id to its files,
-reads config and weights strictly and safely (safetensors only, checked before allocating), writes
-weights atomically, turns huggingface_hub's errors into one-line messages, and uploads folders.
+"""hub.py: the Hub at the edge. `StrictHubMixin`, the one strict base of `Seq2SeqModel` and `Translator`
+(unknown arguments refused, the config validated once before anything is allocated, safetensors only,
+one-line errors, folders saved whole); resolving a local folder or Hub repo id to its files; huggingface_hub's
+errors as one-line messages; uploads. The files' format itself is `repo_files.py`.
 
-Imports no model code: `model.py` and `translator.py` call it from their Hub mixin hooks.
+Imports no model code: the model and the translator subclass the mixin and supply `_from_repo`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import HfApi, ModelHubMixin, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -27,23 +29,26 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors.torch import load_file, save_file
 
 from .card import CARD_FILE
 from .decoding import GENERATION_CONFIG_FILE
+from .files import replace_folder, staging_folder
 from .modeling.config import Seq2SeqConfig
+from .repo_files import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    config_from_json,
+    ensemble_members,
+    first_line,
+    read_ensemble_members,
+)
 from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 REPO_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)
 RESULT_FILES = ("bleu_by_length.json",)  # results stored with a model (length_scores.py), pushed with it
 OPTIONAL_FILES = (TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)  # a repo works without them
+MEMBER_FOLDER = re.compile(r"^member-\d+$")  # an ensemble's member subfolders, as `save_pretrained` names them
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-MAX_HEADER_BYTES = 50_000_000
-ENSEMBLE_KEY = "members"  # config.json of an ensemble folder lists its member subfolders under this key
-ENSEMBLE_COMBINE = "mean_log_prob"
-MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
 
@@ -92,25 +97,121 @@ def is_local(name_or_path: str | os.PathLike) -> bool:
     return False
 
 
-def check_request(name_or_path: str | os.PathLike, unexpected: dict, ensemble: bool = False) -> None:
-    """What `from_pretrained` checks before the mixin fetches anything: no unknown arguments, a folder or
-    a repo id, and a local config.json that is valid (the mixin would read a bad one blindly): a model's
-    config, or (`ensemble`) an ensemble's list of members."""
-    if unexpected:
-        raise TypeError(f"unexpected arguments to from_pretrained: {sorted(unexpected)}")
-    if is_local(name_or_path):
-        config = Path(name_or_path).expanduser() / CONFIG_FILE
-        if config.is_file() and not (ensemble and read_ensemble_members(config)):
-            load_config(config)
+class StrictHubMixin(ModelHubMixin):
+    """The one strict `from_pretrained` / `save_pretrained` of `Seq2SeqModel` and `Translator`.
+
+    The mixin's public `from_pretrained` fetches and parses config.json; this base refuses unknown arguments
+    first, validates the parsed config once (`_decode_arg` for a `Seq2SeqConfig` argument, `config_from_json`
+    for an injected one), resolves the repo's files (safetensors only) and hands them to the subclass's
+    `_from_repo`. `save_pretrained` writes a new folder beside the old one and swaps it in.
+    """
+
+    _hub_load_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments of from_pretrained besides the mixin's
+    _hub_needs_tokenizer: ClassVar[bool] = False
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        device: str | torch.device = "cpu",
+        **options: Any,
+    ):
+        """Load from a local folder or a Hub repo id (see the subclass for what is loaded and its options)."""
+        origin = str(pretrained_model_name_or_path)
+        unexpected = sorted(set(options) - set(cls._hub_load_options))
+        if unexpected:
+            raise TypeError(f"unexpected arguments to from_pretrained: {unexpected}")
+        with hub_errors(origin, revision=revision):
+            is_local(origin)  # a folder or a repo id, else FileNotFoundError before any download
+            try:
+                return super().from_pretrained(
+                    pretrained_model_name_or_path,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    token=token,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    device=device,
+                    **options,
+                )
+            except AttributeError as err:  # the mixin reads config.json as a JSON object (`.items()`)
+                if "has no attribute 'items'" not in str(err):
+                    raise
+                raise ValueError(f"{CONFIG_FILE} must hold a JSON object") from None
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | os.PathLike | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        config: Any = None,  # what the mixin parsed from config.json (validated by `_decode_arg`, or raw)
+        device: str | torch.device = "cpu",
+        **options: Any,
+    ):
+        args = HubArgs(revision, cache_dir, token, force_download, local_files_only)
+        files = resolve_repo(model_id, args, need_tokenizer=cls._hub_needs_tokenizer, parsed_config=config)
+        return cls._from_repo(files, config, device=device, **options)
+
+    @classmethod
+    def _from_repo(cls, files: RepoFiles, config: Any, *, device: str | torch.device, **options: Any):
+        """Build the object from a resolved repo and its parsed config.json (the subclass's job)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _decode_arg(cls, expected_type: type, value: Any) -> Any:
+        # The mixin fills a dataclass argument leniently (unknown keys dropped); a config is read strictly. Under
+        # postponed annotations the mixin sees the annotation as the string "Seq2SeqConfig".
+        if expected_type in (Seq2SeqConfig, Seq2SeqConfig.__name__):
+            return config_from_json(value)
+        return super()._decode_arg(expected_type, value)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
+        """Save into a new folder beside `save_directory`, then swap it in: a crash leaves the old folder or the
+        new one, never a mix. Entries of the old folder that are not part of a model repo (a `.git`, notes) are
+        moved into the new one first. Keyword arguments are the mixin's (config, push_to_hub, repo_id, ...)."""
+        target = Path(save_directory).expanduser().resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        config, card_kwargs = kwargs.pop("config", None), kwargs.pop("model_card_kwargs", None)
+        push, repo_id = kwargs.pop("push_to_hub", False), kwargs.pop("repo_id", None)
+        staged = staging_folder(target)
+        try:
+            super().save_pretrained(staged, config=config, model_card_kwargs=card_kwargs)
+            replace_folder(staged, target, keep=lambda name: not is_repo_entry(name))
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        if push:
+            return self.push_to_hub(repo_id=repo_id or target.name, **kwargs)
+        return None
+
+
+def is_repo_entry(name: str) -> bool:
+    """True for the files and member folders a saved model repo consists of (what a new save replaces)."""
+    return name in (*REPO_FILES, *RESULT_FILES) or MEMBER_FOLDER.match(name) is not None
 
 
 def resolve_repo(
-    name_or_path: str | os.PathLike, hub: HubArgs | None = None, *, need_tokenizer: bool = True
+    name_or_path: str | os.PathLike,
+    hub: HubArgs | None = None,
+    *,
+    need_tokenizer: bool = True,
+    parsed_config: Any = None,
 ) -> RepoFiles:
     """Find config, weights, tokenizer file(s), decoding defaults and card of a folder or Hub repo id.
 
     An ensemble repo (config.json lists `members`) has no weights of its own: `members` holds each
-    member's config and weights, read from its subfolder.
+    member's config and weights, read from its subfolder. parsed_config: config.json's content when the
+    caller has read it already (it is not read again).
     """
     origin = str(name_or_path)
     source = _Folder(origin) if is_local(origin) else _HubRepo(origin, hub or HubArgs())
@@ -118,7 +219,10 @@ def resolve_repo(
     if config is None:
         source.refuse_pickles()  # say why a pickle is not read before anything else
         raise FileNotFoundError(f"{source.label} has no {CONFIG_FILE}{source.config_hint}")
-    member_names = read_ensemble_members(config)
+    if parsed_config is None:
+        member_names = read_ensemble_members(config)
+    else:
+        member_names = ensemble_members(parsed_config) if isinstance(parsed_config, dict) else None
     weights = None if member_names else source.get(WEIGHTS_FILE, optional=True)
     if weights is None and not member_names:
         source.refuse_pickles(always=True)
@@ -195,40 +299,6 @@ class _HubRepo:
             _refuse_pickles(self.label, [])
 
 
-# ---------------------------------------------------------------------- ensembles
-def read_ensemble_members(config: Path) -> list[str] | None:
-    """The member subfolders an ensemble's config.json lists, or None for a single model's config."""
-    try:
-        data = json.loads(Path(config).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
-    if not isinstance(data, dict) or ENSEMBLE_KEY not in data:
-        return None
-    unknown = sorted(set(data) - {ENSEMBLE_KEY, "model_type", "combine"})
-    members = data[ENSEMBLE_KEY]
-    problems = [f"unknown keys {unknown}"] if unknown else []
-    if data.get("combine", ENSEMBLE_COMBINE) != ENSEMBLE_COMBINE:
-        problems.append(f"combine must be {ENSEMBLE_COMBINE!r}, got {data.get('combine')!r}")
-    if (
-        not isinstance(members, list)
-        or not members
-        or not all(isinstance(m, str) and MEMBER_NAME.match(m) for m in members)
-        or len(set(members)) != len(members)
-    ):
-        problems.append(f"{ENSEMBLE_KEY} must be a list of distinct subfolder names, got {members!r}")
-    if problems:
-        raise ValueError(f"{CONFIG_FILE} of an ensemble: " + "; ".join(problems))
-    return members
-
-
-def write_ensemble_config(directory: Path, members: list[str]) -> Path:
-    """The config.json of an ensemble folder: its member subfolders and how they are combined."""
-    data = {"model_type": "seq2seq-hub-ensemble", ENSEMBLE_KEY: members, "combine": ENSEMBLE_COMBINE}
-    path = directory / CONFIG_FILE
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
 @contextlib.contextmanager
 def hub_errors(origin: str, filename: str = CONFIG_FILE, revision: str | None = None) -> Iterator[None]:
     """Turn huggingface_hub's exceptions about `origin` into one-line errors a user can act on.
@@ -251,9 +321,9 @@ def hub_errors(origin: str, filename: str = CONFIG_FILE, revision: str | None = 
     except EntryNotFoundError:
         raise
     except HfHubHTTPError as err:
-        raise ConnectionError(f"downloading {filename} of '{origin}' failed: {_first_line(err)}") from None
+        raise ConnectionError(f"downloading {filename} of '{origin}' failed: {first_line(err)}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:  # the mixin reads config.json itself
-        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
+        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {first_line(err)}") from None
 
 
 def push_folder(
@@ -275,124 +345,3 @@ def push_folder(
         allow_patterns=[*REPO_FILES, *RESULT_FILES, *members],
     )
     return str(getattr(info, "commit_url", info))
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-
-
-# ---------------------------------------------------------------------- config
-def load_config(path: Path) -> Seq2SeqConfig:
-    """Read and validate config.json; unknown keys and bad values are refused with the file named."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{CONFIG_FILE} is not readable JSON: {_first_line(err)}") from None
-    if isinstance(data, dict) and ENSEMBLE_KEY in data:
-        raise ValueError(
-            f"{CONFIG_FILE} describes an ensemble of {len(data[ENSEMBLE_KEY])} models: load it with "
-            "Translator.from_pretrained, or one member's subfolder with Seq2SeqModel.from_pretrained"
-        )
-    return Seq2SeqConfig.from_dict(data, source=CONFIG_FILE)
-
-
-# ---------------------------------------------------------------------- weights
-def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Names -> (dtype, shape) from a safetensors header, checking the file is complete."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                raise ValueError("the file is shorter than a safetensors header")
-            header_len = int.from_bytes(prefix, "little")
-            if header_len > min(MAX_HEADER_BYTES, size - 8):
-                raise ValueError("its header length points past the end of the file (truncated or not safetensors)")
-            header = json.loads(f.read(header_len))
-            if not isinstance(header, dict):
-                raise ValueError("its header is not a JSON object")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path.name} is not a valid safetensors file: {_first_line(err)}") from None
-    except ValueError as err:
-        raise ValueError(f"{path.name} is not a valid safetensors file: {err}") from None
-    data_size = size - 8 - header_len
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            start, end = info["data_offsets"]
-            dtype, shape = info["dtype"], tuple(int(d) for d in info["shape"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{path.name} is not a valid safetensors file: bad entry for {name!r}") from None
-        if end > data_size:
-            raise ValueError(f"{path.name} is truncated: tensor {name!r} ends past the end of the file")
-        out[name] = (dtype, shape)
-    return out
-
-
-def check_weights(path: Path, expected: dict[str, tuple[int, ...]]) -> None:
-    """Refuse a weights file whose tensors are not exactly `expected` (names -> shapes), naming them."""
-    found = read_safetensors_header(path)
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    mismatched = [
-        f"{n} {list(found[n][1])} (config needs {list(expected[n])})"
-        for n in sorted(set(found) & set(expected))
-        if found[n][1] != expected[n]
-    ]
-    bad_dtype = sorted(n for n, (dtype, _) in found.items() if dtype not in ("F32", "F16", "BF16"))
-    problems = []
-    if missing:
-        problems.append(f"missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}")
-    if unexpected:
-        problems.append(f"unexpected tensors {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-    if mismatched:
-        problems.append("shape mismatch: " + "; ".join(mismatched[:5]))
-    if bad_dtype:
-        problems.append(f"non-float tensors {bad_dtype[:5]}")
-    if problems:
-        raise ValueError(f"{path.name} does not match {CONFIG_FILE}: " + ", ".join(problems))
-
-
-def load_weights(path: Path, reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Read a safetensors file checked against `reference` (a state dict: names, shapes and dtypes).
-
-    The header is checked before anything is allocated; tensors come back in the reference's dtypes.
-    """
-    check_weights(path, {name: tuple(t.shape) for name, t in reference.items()})
-    try:
-        state = load_file(str(path), device="cpu")
-    except Exception as err:  # safetensors' own parse errors
-        raise ValueError(f"{Path(path).name} could not be read: {_first_line(err)}") from None
-    return {name: tensor.to(reference[name].dtype) for name, tensor in state.items()}
-
-
-def save_weights(state: dict[str, torch.Tensor], directory: Path, dtype: torch.dtype | None = None) -> Path:
-    """Write a state dict to model.safetensors atomically (a temp file, then a rename).
-
-    dtype: store floating-point tensors in this type (e.g. torch.float16 halves the folder).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {
-        name: (t.detach().to(dtype) if dtype is not None and t.is_floating_point() else t.detach()).cpu().contiguous()
-        for name, t in state.items()
-    }
-    target = directory / WEIGHTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model-", suffix=".safetensors.tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt"})
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
-
-
-def write_config(config: Seq2SeqConfig, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / CONFIG_FILE
-    path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .files import atomic_write_text
 from .metrics import corpus_bleu
 
 LENGTH_SCORES_FILE = "bleu_by_length.json"
@@ -70,21 +70,13 @@ def check_bins(bins: Sequence[tuple[int, int | None]]) -> list[tuple[int, int | 
 def write_length_scores(
     model_dir: str | os.PathLike, split: str, bins_scores: list[dict[str, Any]], signature: str
 ) -> Path:
-    """Write `<model_dir>/bleu_by_length.json` atomically (a temporary file, then a rename)."""
+    """Write `<model_dir>/bleu_by_length.json` atomically."""
     record = {"split": split, "length_unit": LENGTH_UNIT, "bleu_signature": signature, "bins": bins_scores}
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     path = model_dir / LENGTH_SCORES_FILE
-    fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=".bleu_by_length-", suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_length_scores(model_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from .files import atomic_write
 from .modeling.config import Seq2SeqConfig
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -217,11 +218,11 @@ class Seq2SeqTokenizer:
         """Write `tokenizer.json` (and `target_tokenizer.json` when separate); return file names."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.source.save(str(directory / TOKENIZER_FILE))
+        atomic_write(directory / TOKENIZER_FILE, lambda tmp: self.source.save(str(tmp)))
         names = [TOKENIZER_FILE]
         target_path = directory / TARGET_TOKENIZER_FILE
         if not self.joint:
-            self.target.save(str(target_path))
+            atomic_write(target_path, lambda tmp: self.target.save(str(tmp)))
             names.append(TARGET_TOKENIZER_FILE)
         elif target_path.exists():
             target_path.unlink()

@@ -13,28 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import ModelHubMixin
 
 from .card import CARD_FILE, render_model_card
 from .checks import describe, number_problem
 from .data import collate
 from .decoding import DecodingOptions
 from .ensemble import Ensemble, check_members
-from .hub import (
-    WEIGHTS_FILE,
-    HubArgs,
-    check_request,
-    hub_errors,
-    load_config,
-    resolve_repo,
-    save_weights,
-    write_config,
-    write_ensemble_config,
-)
+from .files import atomic_write_text
+from .hub import RepoFiles, StrictHubMixin
 from .hypothesis import Hypothesis
 from .modeling.config import Seq2SeqConfig
 from .modeling.model import Seq2SeqModel
 from .modeling.quantize import check_int8_device, int8_decoding
+from .repo_files import config_from_json, load_config, save_weights, write_config, write_ensemble_config
 from .search import RawHypothesis, decode_ids
 from .tokenizer import Seq2SeqTokenizer
 
@@ -44,7 +35,7 @@ MAX_BATCH_SIZE = 4096  # sentences decoded at once
 
 
 class Translator(
-    ModelHubMixin,
+    StrictHubMixin,
     library_name="seq2seq-hub",
     pipeline_tag="translation",
     license="mit",
@@ -167,63 +158,38 @@ class Translator(
         return self
 
     # ------------------------------------------------------------------ loading and saving
+    _hub_load_options = ("compute_dtype",)
+    _hub_needs_tokenizer = True
+
     @classmethod
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
         *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        token: str | bool | None = None,
-        force_download: bool = False,
-        local_files_only: bool = False,
-        device: str | torch.device = "cpu",
         compute_dtype: str | torch.dtype | None = None,
-        **unexpected,
+        **kwargs,
     ) -> Translator:
-        """Load from a local folder or a Hub repo id: config, safetensors weights, tokenizer, decoding
-        defaults (generation_config.json, when present) and card.
+        """Load from a local folder or a Hub repo id (revision=, cache_dir=, token=, force_download=,
+        local_files_only=, device=): config, safetensors weights, tokenizer, decoding defaults
+        (generation_config.json, when present) and card; an ensemble folder loads every member.
 
         compute_dtype='bfloat16' autocasts decoding's matrix products (faster on CPUs with bf16 units);
         'int8' quantizes the encoder's and decoder's matrices once, here, for faster CPU decoding.
         """
-        with hub_errors(str(pretrained_model_name_or_path), revision=revision):
-            check_request(pretrained_model_name_or_path, unexpected, ensemble=True)
-            return super().from_pretrained(
-                pretrained_model_name_or_path,
-                revision=revision,
-                cache_dir=cache_dir,
-                token=token,
-                force_download=force_download,
-                local_files_only=local_files_only,
-                device=device,
-                compute_dtype=compute_dtype,
-            )
+        return super().from_pretrained(pretrained_model_name_or_path, compute_dtype=compute_dtype, **kwargs)
 
     @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | os.PathLike | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        device: str | torch.device = "cpu",
-        compute_dtype: str | torch.dtype | None = None,
-        **config_fields,  # the mixin passes config.json's content; it is read again, strictly, below
+    def _from_repo(
+        cls, files: RepoFiles, config: Any, *, device: str | torch.device, compute_dtype: Any = None
     ) -> Translator:
-        args = HubArgs(revision, cache_dir, token, force_download, local_files_only)
-        files = resolve_repo(model_id, args)
+        """`from_pretrained`'s last step (see `hub.StrictHubMixin`): `config` is config.json's parsed content."""
         tokenizer = Seq2SeqTokenizer.from_files(files.tokenizer, files.target_tokenizer)
-        configs = [load_config(member.config) for member in files.members or [files]]
-        for config in configs:
-            tokenizer.check_fits(config)  # before the models are built
+        configs = [load_config(member.config) for member in files.members] or [config_from_json(config)]
+        for member_config in configs:
+            tokenizer.check_fits(member_config)  # before the models are built
         if files.members:
             check_members(configs)
-            models = [Seq2SeqModel.from_files(member, c) for member, c in zip(files.members, configs)]
-            model = Ensemble(models)
+            model = Ensemble([Seq2SeqModel.from_files(member, c) for member, c in zip(files.members, configs)])
         else:
             model = Seq2SeqModel.from_files(files, configs[0])
         translator = cls(
@@ -243,7 +209,6 @@ class Translator(
         if isinstance(self.model, Ensemble):  # config.json lists the members; each has its own subfolder
             names = [f"member-{i}" for i in range(1, len(self.members) + 1)]
             write_ensemble_config(save_directory, names)
-            (save_directory / WEIGHTS_FILE).unlink(missing_ok=True)  # a single model's weights saved here before
             for name, member in zip(names, self.members):
                 write_config(member.config, save_directory / name)
                 save_weights(member.state_dict(), save_directory / name, dtype=self.save_dtype)
@@ -255,7 +220,7 @@ class Translator(
         card = self.card or render_model_card(
             self.config, num_parameters=self.model.num_parameters(), ensemble_size=len(self.members)
         )
-        (save_directory / CARD_FILE).write_text(card, encoding="utf-8")
+        atomic_write_text(save_directory / CARD_FILE, card)
 
     def push_to_hub(
         self,

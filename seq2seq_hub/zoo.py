@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .card import CARD_FILE, read_model_card
-from .hub import CONFIG_FILE, load_config, read_ensemble_members
+from .repo_files import CONFIG_FILE, load_config, read_ensemble_members
 from .translator import Translator
 
 MODELS_DIR_VARIABLE = "SEQ2SEQ_MODELS_DIR"

@@ -12,27 +12,15 @@ L layers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
-from ..hub import (
-    HubArgs,
-    RepoFiles,
-    check_request,
-    check_weights,
-    hub_errors,
-    load_config,
-    load_weights,
-    resolve_repo,
-    save_weights,
-    write_config,
-)
+from ..hub import RepoFiles, StrictHubMixin
+from ..repo_files import check_weights, load_config, load_weights, save_weights, write_config
 from .config import Seq2SeqConfig
 from .decoder import Decoder, DecoderState
 from .encoder import Bridge, Encoder, lengths_to_mask
@@ -52,7 +40,7 @@ class Seq2SeqOutput:
 
 class Seq2SeqModel(
     nn.Module,
-    PyTorchModelHubMixin,
+    StrictHubMixin,
     library_name="seq2seq-hub",
     pipeline_tag="translation",
     license="mit",
@@ -181,50 +169,9 @@ class Seq2SeqModel(
 
     # ------------------------------------------------------------------ Hub I/O (strict, safetensors only)
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        token: str | bool | None = None,
-        force_download: bool = False,
-        local_files_only: bool = False,
-        device: str | torch.device = "cpu",
-        **unexpected,
-    ) -> Seq2SeqModel:
-        """Load a model from a local folder or a Hub repo id: config validated, weights strict, safetensors only.
-
-        The mixin's `from_pretrained` fetches; `_from_pretrained` loads; Hub errors become one-line messages.
-        """
-        with hub_errors(str(pretrained_model_name_or_path), revision=revision):
-            check_request(pretrained_model_name_or_path, unexpected)
-            return super().from_pretrained(
-                pretrained_model_name_or_path,
-                revision=revision,
-                cache_dir=cache_dir,
-                token=token,
-                force_download=force_download,
-                local_files_only=local_files_only,
-                device=device,
-            )
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | os.PathLike | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        device: str | torch.device = "cpu",
-        **config_fields,  # the mixin passes config.json's content; it is read again, strictly, below
-    ) -> Seq2SeqModel:
-        args = HubArgs(revision, cache_dir, token, force_download, local_files_only)
-        files = resolve_repo(model_id, args, need_tokenizer=False)
-        return cls.from_files(files).to(device)
+    def _from_repo(cls, files: RepoFiles, config: Seq2SeqConfig, *, device: str | torch.device) -> Seq2SeqModel:
+        """`from_pretrained`'s last step (see `hub.StrictHubMixin`): the config was validated from config.json."""
+        return cls.from_files(files, config).to(device)
 
     @classmethod
     def from_files(cls, files: RepoFiles, config: Seq2SeqConfig | None = None) -> Seq2SeqModel:

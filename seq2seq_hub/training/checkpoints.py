@@ -10,9 +10,7 @@ and trainer_state.json ({"state", "param_groups", "train_config", "model_config"
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from safetensors import SafetensorError
 
 from ..averaging import AVERAGING_DIR, AVERAGING_INDEX, CHECKPOINT_TENSORS, kept_weights, kept_weights_file
 from ..averaging import average_weights as average_files
-from ..files import atomic_write_text
+from ..files import atomic_write_text, replace_folder, staging_folder
 from .errors import TrainingError
 from .state import TrainingState
 
@@ -96,14 +94,12 @@ def save_checkpoint(
     'model_config' as dicts. A failed write raises TrainingError and leaves the previous checkpoint intact.
     """
     final = output_dir / f"{CHECKPOINT_PREFIX}{state.step}"
-    tmp = Path(tempfile.mkdtemp(dir=output_dir, prefix=f".{CHECKPOINT_PREFIX}{state.step}-"))
+    tmp = staging_folder(final)
     try:
         safetensors.torch.save_file(checkpoint_tensors(model, optimizer, state), str(tmp / TENSORS_FILE))
         meta = {"state": state.to_dict(), "param_groups": optimizer.state_dict()["param_groups"], **configs}
-        (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        atomic_write_text(tmp / STATE_FILE, json.dumps(meta, indent=1))
+        replace_folder(tmp, final)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise TrainingError(

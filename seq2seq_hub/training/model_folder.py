@@ -6,10 +6,8 @@ Cards are rendered by `seq2seq_hub.card`; publishing is `hub.push_folder`.
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import yaml
 
 from ..card import render_model_card
 from ..data import MULTI30K_SPLITS
+from ..files import replace_folder, staging_folder
 from ..length_scores import split_name, write_length_scores
 from ..translator import Translator
 from .config import TrainConfig
@@ -55,7 +54,6 @@ def write_model_folder(
 
     length_scores: the test set's BLEU by source length (with `metrics`' test_bleu_signature), stored as
     bleu_by_length.json."""
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     translator.save_dtype = torch.float16 if cfg.save_dtype == "float16" else None
     translator.card = render_model_card(
         translator.config,
@@ -67,13 +65,15 @@ def write_model_folder(
         extra_sections=card_sections(cfg),
         purpose=cfg.purpose,
     )
-    translator.save_pretrained(tmp)
-    if length_scores:
-        signature = str((metrics or {}).get("test_bleu_signature", ""))
-        write_length_scores(tmp, test_split_name(cfg), length_scores, signature)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    tmp = staging_folder(folder)
+    try:
+        translator.save_pretrained(tmp)
+        if length_scores:
+            signature = str((metrics or {}).get("test_bleu_signature", ""))
+            write_length_scores(tmp, test_split_name(cfg), length_scores, signature)
+        replace_folder(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_split_name(cfg: TrainConfig) -> str:

@@ -176,7 +176,7 @@ def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log
 
 def _init_folder(cfg: TrainConfig) -> Path:
     """The local model folder of `init_from` (a single model, not an ensemble)."""
-    from ..hub import read_ensemble_members
+    from ..repo_files import read_ensemble_members
 
     folder = Path(cfg.init_from)
     if not (folder / "config.json").is_file():
@@ -188,7 +188,7 @@ def _init_folder(cfg: TrainConfig) -> Path:
 
 def _init_tokenizer_folder(cfg: TrainConfig) -> Path:
     """Where `init_from`'s tokenizer is: its own folder, or for an ensemble's member, the ensemble's folder."""
-    from ..hub import read_ensemble_members
+    from ..repo_files import read_ensemble_members
 
     folder = _init_folder(cfg)
     if (folder / "tokenizer.json").is_file():
@@ -201,7 +201,7 @@ def _init_tokenizer_folder(cfg: TrainConfig) -> Path:
 
 def _init_config(cfg: TrainConfig, fields: dict[str, Any]) -> dict[str, Any]:
     """The model settings of `init_from`'s config; `cfg.model` may change only its dropout."""
-    from ..hub import load_config
+    from ..repo_files import load_config
 
     own = load_config(_init_folder(cfg) / "config.json").to_dict()
     differs = [
