@@ -18,6 +18,10 @@ from .decoding import DecodingOptions
 
 NEG_INF = float("-inf")
 ROW_MULTIPLE = 16  # greedy / sampling shrink the batch in steps of this many rows: few distinct matmul shapes
+# Sources are padded to a multiple of this many positions: the attention's reductions over source positions
+# (softmax, the context's sum) then run the same vector code for a sentence alone and in a batch padded to a
+# longer one, so a sentence's result does not depend on its batch (padding adds exact zeros).
+SOURCE_WIDTH_MULTIPLE = 16
 SENTENCE_MULTIPLE = 4  # beam search: this many sentences (x beam size rows)
 
 
@@ -359,7 +363,8 @@ def decode_ids(
     """Source id lists of one batch -> an n-best list per sentence, best first, by `options.search`."""
     config, device = model.config, model.device
     lengths = torch.tensor([len(x) for x in ids])
-    src = torch.full((len(ids), int(lengths.max())), config.pad_token_id, dtype=torch.long)
+    width = -(-int(lengths.max()) // SOURCE_WIDTH_MULTIPLE) * SOURCE_WIDTH_MULTIPLE
+    src = torch.full((len(ids), width), config.pad_token_id, dtype=torch.long)  # (B, S), S a multiple of 16
     for row, x in enumerate(ids):
         src[row, : len(x)] = torch.tensor(x)
     max_lengths = _max_lengths(lengths, prefixes, options.max_length, config.max_target_length)

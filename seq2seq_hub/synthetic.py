@@ -199,7 +199,7 @@ def write_synthetic(
     """Translate `lines` with `translator` and append the pairs to the files at `prefix`, `chunk_lines` at a
     time (a stop loses at most one chunk; `resume` continues after the last complete chunk).
 
-    Sampling stays reproducible across a resume: chunk k samples with seed `options.seed + k`.
+    Sampling with a seed stays reproducible across a resume: line i samples with seed `options.seed + i`.
     """
     from tqdm.auto import tqdm
 
@@ -213,10 +213,11 @@ def write_synthetic(
     try:
         for start in range(done, len(lines), chunk_lines):
             chunk = lines[start : start + chunk_lines]
-            chunk_options = options
-            if options.search == "sample" and options.seed is not None:
-                chunk_options = options.merged(seed=options.seed + start // chunk_lines)
-            hyps = translator.translate(chunk, chunk_options, batch_size=batch_size)
+            if options.search == "sample" and options.seed is not None:  # line i samples with seed + i
+                hyps = [translator.translate(line, options.merged(seed=options.seed + start + k))[0]
+                        for k, line in enumerate(chunk)]  # fmt: skip
+            else:
+                hyps = translator.translate(chunk, options, batch_size=batch_size)
             _append(paths[0], chunk)
             _append(paths[1], [tagged(h.text, recipe.tag) for h in hyps])
             recipe.written = start + len(chunk)

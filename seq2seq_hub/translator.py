@@ -255,7 +255,9 @@ class Translator(
         options: a `DecodingOptions` (default: this model's `generation_options`); keyword overrides
         replace single fields of it: strategy ('greedy' | 'beam' | 'sample'), beam_size (num_beams),
         length_penalty, max_length, min_length, num_return_sequences, temperature, top_k, top_p, seed.
-        prefix: the translation must start with this text. batch_size: sentences decoded at once.
+        prefix: the translation must start with this text. batch_size: sentences decoded at once; a sentence's
+        result does not depend on it, nor on the other sentences (in float32 and int8; bf16 rounds by batch).
+        Sampling with a seed draws each sentence from its own stream seeded with it.
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -284,11 +286,12 @@ class Translator(
             else:
                 todo.append(i)
         todo.sort(key=lambda i: len(encoded[i].ids))  # similar lengths per batch: little padding
+        seeded = options.search == "sample" and options.seed is not None
         generator = None
-        if options.search == "sample" and options.seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(options.seed)
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
+        for start in range(0, len(todo), 1 if seeded else batch_size):  # a seeded sample: one sentence per draw
+            chunk = todo[start : start + (1 if seeded else batch_size)]
+            if seeded:  # each sentence draws from its own stream: the same alone or with others
+                generator = torch.Generator(device=self.device).manual_seed(options.seed)
             with self._decoding_context():
                 nbests = decode_ids(
                     self.model, [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator

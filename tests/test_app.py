@@ -602,6 +602,9 @@ def test_api_non_string_payloads_get_one_clear_message(client, endpoint, payload
 
 
 def test_api_still_answers_after_bad_requests_and_made_no_outside_calls(client, server):
+    for endpoint in ENDPOINTS:  # bad requests first, sent here, whichever tests ran before
+        assert "text must be a string" in _error(client, endpoint, ["not", "text"])
+    assert "Enter some German text" in _error(client, "translate", "   ")
     text, *_ = _translate(client, "Zwei Hunde spielen im Schnee.", strategy="greedy")
     assert isinstance(text, str)
     assert server.outbound == []

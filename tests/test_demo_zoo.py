@@ -139,7 +139,13 @@ def test_concurrent_first_requests_load_a_model_once():
     with ThreadPoolExecutor(8) as threads:
         futures = [threads.submit(first_request) for _ in range(8)]
         assert load.started.wait(60)
-        time.sleep(0.2)  # the load is held: the other seven ask meanwhile
+        # the load is held until the other seven are waiting for its outcome (the pending load's Future holds
+        # them in its condition's waiters)
+        pending = pool._loading["a"]
+        deadline = time.monotonic() + 60
+        while len(pending._condition._waiters) < 7:
+            assert time.monotonic() < deadline, "the other requests never waited for the load in progress"
+            time.sleep(0.01)
         load.gate.set()
         served = {id(future.result()) for future in futures}
     assert load.loaded == ["a"] and len(served) == 1 and pool.loads == 1

@@ -16,7 +16,7 @@ from seq2seq_hub import Seq2SeqModel, Translator
 from seq2seq_hub.cli import build_parser
 from seq2seq_hub.cli import main as cli_main
 from seq2seq_hub.modeling import quantize
-from seq2seq_hub.modeling.int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
+from seq2seq_hub.modeling.int8_encoder import Int8RNN
 from seq2seq_hub.modeling.quantize import (
     Int8Weight,
     check_int8_device,
@@ -44,12 +44,20 @@ def padded_batch(n: int, vocab: int, seed: int = 0) -> tuple[torch.Tensor, torch
     return src, lengths
 
 
+BATCH = 7  # rows of a test batch
+
+
+def use_policy(monkeypatch, kernel: str, min_weight: int = 0) -> None:
+    """Quantize with this policy from here on (the test's own; the process's is left alone)."""
+    monkeypatch.setattr(quantize, "int8_policy", lambda: quantize.Int8Policy(kernel, min_weight))
+
+
 @pytest.fixture(autouse=True)
 def every_product_in_int8(request, monkeypatch):
-    """Tiny test models' products are all under the size where `linear` goes int8: these tests check the
-    int8 paths, so every product is int8 here (but in the test of the threshold itself)."""
-    if "real_threshold" not in request.keywords:
-        monkeypatch.setattr(quantize, "INT8_MIN_MACS", 0)
+    """Tiny test models' weights are all under the size where oneDNN's policy goes int8: these tests check the
+    int8 paths, so every weight is int8 here, on this process's kernel (but in the tests of the policy itself)."""
+    if "real_policy" not in request.keywords:
+        use_policy(monkeypatch, quantize.int8_policy().kernel)
 
 
 # ---------------------------------------------------------------------- the int8 product
@@ -85,7 +93,7 @@ def onednn_int8_exists() -> bool:
 def test_the_onednn_kernel_gives_the_int_mm_numbers(shape, bound, monkeypatch):
     """The two int8 paths share the quantization; they differ only by float rounding of the scaling. oneDNN
     is used here even on a CPU where it is too slow to be chosen."""
-    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: True)
+    use_policy(monkeypatch, "onednn")
     torch.manual_seed(1)
     x, weight = torch.randn(*shape), torch.randn(48, 64) * 0.1
     x = x if bound is None else torch.tanh(x)
@@ -96,6 +104,7 @@ def test_the_onednn_kernel_gives_the_int_mm_numbers(shape, bound, monkeypatch):
         assert torch.allclose(int8_linear(x, fast, bias), int8_linear(x, plain, bias), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.real_policy
 @pytest.mark.parametrize(
     "onednn_s,int_mm_s,pays", [(2e-5, 1e-5, True), (9e-5, 1e-5, True), (2e-2, 1e-5, False)], ids=["2x", "9x", "2000x"]
 )
@@ -106,15 +115,20 @@ def test_onednn_is_chosen_only_where_its_kernel_is_not_the_reference_one(monkeyp
     timings = iter([onednn_s, int_mm_s])
     monkeypatch.setattr(quantize, "_seconds", lambda product: next(timings))
     quantize.onednn_int8_pays.cache_clear()
+    quantize.int8_policy.cache_clear()
     try:
         assert quantize.onednn_int8_pays() is pays
+        policy = quantize.int8_policy()
+        assert policy.kernel == ("onednn" if pays else "int_mm")
+        assert policy.min_weight == (quantize.ONEDNN_MIN_WEIGHT if pays else 0)
         assert (Int8Weight.from_float(torch.randn(48, 64)).packed is not None) is pays
     finally:
         quantize.onednn_int8_pays.cache_clear()
+        quantize.int8_policy.cache_clear()
 
 
 def test_without_onednn_products_run_on_int_mm_with_the_same_quantization(monkeypatch):
-    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: False)
+    use_policy(monkeypatch, "int_mm")
     torch.manual_seed(2)
     x, weight, bias = torch.tanh(torch.randn(5, 64)), torch.randn(48, 64) * 0.1, torch.randn(48)
     plain = Int8Weight.from_float(weight, input_bound=1.0)
@@ -143,33 +157,40 @@ def test_a_bounded_input_takes_one_fixed_scale_and_each_row_is_independent_of_it
             Int8Weight.from_float(weight, input_bound=bad)
 
 
-@pytest.mark.real_threshold
+@pytest.mark.real_policy
 @pytest.mark.skipif(not onednn_int8_exists(), reason="no oneDNN int8 linear in this PyTorch")
-def test_with_onednn_small_products_use_the_float_weight_and_large_ones_int8(monkeypatch):
-    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: True)
+def test_with_onednn_small_weights_stay_float32_and_large_ones_go_int8_whatever_the_rows(monkeypatch):
+    use_policy(monkeypatch, "onednn", quantize.ONEDNN_MIN_WEIGHT)
     torch.manual_seed(2)
-    weight, bias = torch.randn(1024, 256) * 0.1, torch.randn(1024)
-    q = Int8Weight.from_float(weight)
-    few, many = torch.randn(5, 256), torch.randn(64, 256)  # 1.3M and 16.8M multiply-adds
-    assert 5 * 256 * 1024 < quantize.INT8_MIN_MACS <= 64 * 256 * 1024
-    assert torch.equal(linear(few, q, bias), F.linear(few, weight, bias))
-    assert torch.equal(linear(many, q, bias), int8_linear(many, q, bias))
-    assert not torch.equal(linear(many, q, bias), F.linear(many, weight, bias))
-    without_float = dataclasses.replace(q, weight=None)  # no float weight kept: int8 whatever the size
-    assert torch.equal(linear(few, without_float, bias), int8_linear(few, q, bias))
+    small, large = torch.randn(1024, 256) * 0.1, torch.randn(6000, 256) * 0.1  # an LSTM matrix, an output layer
+    assert small.numel() < quantize.ONEDNN_MIN_WEIGHT <= large.numel()
+    q_small, q_large = Int8Weight.from_float(small), Int8Weight.from_float(large)
+    assert not q_small.active and q_large.active
+    for rows in (1, 5, 64):  # the decision is the weight's, never the batch's
+        x = torch.randn(rows, 256)
+        assert torch.equal(linear(x, q_small), F.linear(x, small))
+        assert torch.equal(linear(x, q_large), int8_linear(x, q_large))
+        assert torch.equal(linear(x[:1], q_large), linear(x, q_large)[:1])  # a row alone = the row in its batch
+    without_float = dataclasses.replace(q_small, weight=None)  # no float weight kept: int8 whatever the size
+    assert torch.equal(linear(x, without_float), int8_linear(x, q_small))
 
 
-@pytest.mark.real_threshold
+@pytest.mark.real_policy
 def test_with_int_mm_every_product_is_int8_whatever_its_size(monkeypatch):
-    monkeypatch.setattr(quantize, "onednn_int8_pays", lambda: False)
+    use_policy(monkeypatch, "int_mm", 0)
     torch.manual_seed(2)
     weight, bias = torch.randn(1024, 256) * 0.1, torch.randn(1024)
     q = Int8Weight.from_float(weight)
-    assert q.packed is None
+    assert q.packed is None and q.active
     for rows in (1, 5, 64):
         x = torch.randn(rows, 256)
         assert torch.equal(linear(x, q, bias), int8_linear(x, q, bias))
         assert not torch.equal(linear(x, q, bias), F.linear(x, weight, bias))
+
+
+def test_the_policy_says_what_it_decided():
+    assert quantize.Int8Policy("int_mm", 0).describe().startswith("int8 inference: every product in int8")
+    assert "weights of 1,048,576+ entries" in quantize.Int8Policy("onednn", 1 << 20).describe()
 
 
 def test_an_all_zero_row_gives_exactly_the_bias():
@@ -205,7 +226,7 @@ def test_the_int8_encoder_rnn_is_close_to_nn_rnn_and_zero_on_padding(cell, bidir
     torch.manual_seed(0)
     kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
     rnn = kind(16, 24, layers, batch_first=True, bidirectional=bidirectional)
-    src, lengths = padded_batch(INT8_RNN_MIN_BATCH + 3, 30)
+    src, lengths = padded_batch(BATCH, 30)
     x = torch.randn(*src.shape, 16)
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     with torch.no_grad():
@@ -224,7 +245,7 @@ def test_the_int8_encoder_rnn_is_close_to_nn_rnn_and_zero_on_padding(cell, bidir
 def test_int8_logits_are_close_to_float32_on_a_tiny_model(make_model, attention, cell):
     model = make_model(attention=attention, cell=cell, decoder_layers=2, encoder_layers=2, hidden_size=24)
     model.quantize_int8()
-    for batch in (1, INT8_RNN_MIN_BATCH + 2):  # float encoder below the threshold, int8 encoder above
+    for batch in (1, BATCH):
         src, lengths = padded_batch(batch, model.config.src_vocab_size)
         tgt_in = torch.randint(4, model.config.tgt_vocab_size, (batch, 6))
         with torch.inference_mode():
@@ -254,8 +275,8 @@ def test_the_fixed_input_range_goes_only_to_matrices_whose_inputs_are_rnn_states
 def test_quantizing_leaves_the_float_model_and_its_state_dict_alone(make_model):
     model = make_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    src, lengths = padded_batch(INT8_RNN_MIN_BATCH, model.config.src_vocab_size)
-    tgt_in = torch.randint(4, model.config.tgt_vocab_size, (INT8_RNN_MIN_BATCH, 5))
+    src, lengths = padded_batch(BATCH, model.config.src_vocab_size)
+    tgt_in = torch.randint(4, model.config.tgt_vocab_size, (BATCH, 5))
     with torch.inference_mode():
         exact = model(src, lengths, tgt_in).logits
     model.quantize_int8()
@@ -274,7 +295,7 @@ def bundled_pair():
     return Translator.from_pretrained(BUNDLED), Translator.from_pretrained(BUNDLED, compute_dtype="int8")
 
 
-@pytest.mark.real_threshold  # as shipped: the size rule of the int8 kernel this CPU gets
+@pytest.mark.real_policy  # as shipped: the policy of the int8 kernel this CPU gets
 @pytest.mark.parametrize("options", [dict(strategy="greedy"), dict(beam_size=5)], ids=["greedy", "beam"])
 def test_int8_decodes_the_bundled_model_mostly_as_float32_does(bundled_pair, multi30k, options):
     sources = multi30k("test_2016_flickr", "de", 30)
@@ -335,7 +356,7 @@ def test_the_cli_accepts_dtype_int8(tmp_path, capsys):
 def test_a_quantized_model_still_trains_in_float32(make_model):
     model: Seq2SeqModel = make_model()
     model.quantize_int8()
-    src, lengths = padded_batch(INT8_RNN_MIN_BATCH, model.config.src_vocab_size)
-    tgt_in = torch.randint(4, model.config.tgt_vocab_size, (INT8_RNN_MIN_BATCH, 5))
+    src, lengths = padded_batch(BATCH, model.config.src_vocab_size)
+    tgt_in = torch.randint(4, model.config.tgt_vocab_size, (BATCH, 5))
     model.train()(src, lengths, tgt_in, labels=tgt_in).loss.backward()
     assert all(p.grad is not None for p in model.parameters())

@@ -180,7 +180,8 @@ def test_optimizer_and_other_values_torch_cannot_take_stop_before_training(args,
 
 
 def test_betas_given_as_integers_reach_torch_as_floats():
-    assert TrainConfig(betas=[0, 0.5]).betas == (0.0, 0.5)
+    betas = TrainConfig(betas=[0, 1 / 2]).betas
+    assert betas == (0.0, 0.5) and [type(b) for b in betas] == [float, float]  # (0, 0.5) == (0.0, 0.5) too
 
 
 def _files(folder: Path, **contents: bytes) -> None:

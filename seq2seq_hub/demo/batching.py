@@ -13,6 +13,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from ..checks import number_problem, raise_problems
 
 if TYPE_CHECKING:
@@ -134,7 +136,10 @@ class BatchingTranslator:
     def __init__(self, translator: Any, max_batch_size: int = 16, thread: DecodingThread = DECODING_THREAD):
         raise_problems([number_problem("max_batch_size", max_batch_size, 1, integer=True)])
         self.translator = translator
-        self.max_batch_size = max_batch_size
+        # bf16 / fp16 products round differently by batch size (BENCHMARKS.md, "batch invariance"): a visitor's
+        # translation must not depend on other visitors' traffic, so in those dtypes every request goes alone
+        rounds_by_batch = getattr(translator, "compute_dtype", None) in (torch.bfloat16, torch.float16)
+        self.max_batch_size = 1 if rounds_by_batch else max_batch_size
         self._thread = thread
 
     @property

@@ -1,8 +1,8 @@
 """attention.py: stateless attention modules, Bahdanau (additive) and Luong (dot / general).
 
 Each module prepares the encoder memory and its keys once per batch (`prepare`) and is then called
-with them by the decoder; nothing is cached on `self`. Padded source positions (mask False)
-get exactly zero weight.
+with them by the decoder; nothing is cached on `self` but the int8 copies of its projections
+(`quantize_int8`, used inside `int8_decoding()`). Padded source positions (mask False) get exactly zero weight.
 
 Shapes: B batch, S source length, T query steps, H decoder hidden, C encoder output width,
 A attention width.
@@ -11,8 +11,9 @@ A attention width.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
 
 
 def float32_on_cpu_autocast(tensor: Tensor) -> bool:
@@ -41,10 +42,23 @@ class BahdanauAttention(nn.Module):
         self.key_proj = nn.Linear(memory_size, attention_size, bias=False)
         self.query_proj = nn.Linear(query_size, attention_size, bias=True)
         self.energy = nn.Linear(attention_size, 1, bias=False)
+        self.int8: dict[str, Int8Weight] | None = None
+
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) int8 copies of the key and query projections (their inputs are RNN outputs)."""
+        self.int8 = None
+        if enabled:
+            self.int8 = {
+                name: Int8Weight.from_float(getattr(self, name).weight, input_bound=RNN_OUTPUT_BOUND)
+                for name in ("key_proj", "query_proj")
+            }
+
+    def _weight(self, name: str) -> Tensor | Int8Weight:
+        return self.int8[name] if self.int8 is not None and int8_enabled() else getattr(self, name).weight
 
     def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """memory (B, S, C) -> (memory, keys (B, S, A)) as `forward` takes them; once per batch, not per step."""
-        keys = self.key_proj(memory)
+        keys = linear(memory, self._weight("key_proj"))
         if float32_on_cpu_autocast(keys):
             return memory.float(), keys.float()
         return memory, keys
@@ -59,7 +73,9 @@ class BahdanauAttention(nn.Module):
                 return self.forward(query.float(), keys.float(), memory.float(), mask)
         sentences, length, width = keys.shape
         # the projections called directly (not as modules): these run once per decoding step
-        q = F.linear(query, self.query_proj.weight, self.query_proj.bias).view(sentences, -1, 1, width)  # (M, G, 1, A)
+        q = linear(query, self._weight("query_proj"), self.query_proj.bias).view(
+            sentences, -1, 1, width
+        )  # (M, G, 1, A)
         energy = torch.add(q, keys.unsqueeze(1)).tanh_()  # (M, G, S, A)
         scores = torch.matmul(energy, self.energy.weight.view(width))  # (M, G, S, A) @ (A,) -> (M, G, S)
         weights = masked_softmax(scores, mask)  # (M, G, S)
@@ -83,10 +99,20 @@ class LuongAttention(nn.Module):
             self.key_proj = None
         else:
             raise ValueError(f"luong score must be one of {{'dot', 'general'}}, got {score!r}")
+        self.int8_key: Int8Weight | None = None
+
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) an int8 copy of the key projection ('general'; its input is the encoder's output)."""
+        self.int8_key = None
+        if enabled and self.key_proj is not None:
+            self.int8_key = Int8Weight.from_float(self.key_proj.weight, input_bound=RNN_OUTPUT_BOUND)
 
     def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """memory (B, S, C) -> (memory, keys (B, S, H)) as `forward` takes them; once per batch."""
-        return memory, (memory if self.key_proj is None else self.key_proj(memory))
+        if self.key_proj is None:
+            return memory, memory
+        weight = self.int8_key if self.int8_key is not None and int8_enabled() else self.key_proj.weight
+        return memory, linear(memory, weight)
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, T, H), keys (B, S, H), memory (B, S, C), mask (B, S) -> context (B, T, C), weights (B, T, S)."""

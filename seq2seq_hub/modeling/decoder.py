@@ -17,12 +17,11 @@ from torch import Tensor, nn
 
 from .attention import BahdanauAttention, LuongAttention
 from .config import Seq2SeqConfig
-from .quantize import Int8Weight, int8_enabled, linear
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
 # |values| of an LSTM's or GRU's hidden state (o * tanh(c); a mix of tanh and the previous state), of a
 # tanh, and of any attention-weighted mean of such states never exceed this: int8 takes it as a fixed range
-RNN_OUTPUT_BOUND = 1.0
 
 
 def _select_hidden(hidden: Hidden, index: Tensor) -> Hidden:
@@ -179,6 +178,8 @@ class Decoder(nn.Module):
     def quantize_int8(self, enabled: bool = True) -> None:
         """Make (or drop) int8 copies of the step-wise matrices, for `int8_decoding()`; biases stay float."""
         self.int8_weights = None
+        if self.attention is not None:
+            self.attention.quantize_int8(enabled)
         if not enabled:
             return
         with torch.no_grad(), torch.autocast(self.output_bias.device.type, enabled=False):

@@ -13,8 +13,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import Seq2SeqConfig
 from .decoder import Hidden
-from .int8_encoder import INT8_RNN_MIN_BATCH, Int8RNN
-from .quantize import int8_enabled
+from .int8_encoder import Int8RNN
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -43,7 +43,7 @@ class Encoder(nn.Module):
         self.int8_rnn: Int8RNN | None = None  # the RNN's int8 copy, used inside `int8_decoding()`
 
     def quantize_int8(self, enabled: bool = True) -> None:
-        """Make (or drop) the RNN's int8 copy, which `int8_decoding()` uses for batches of `INT8_RNN_MIN_BATCH`+."""
+        """Make (or drop) the RNN's int8 copy, which `int8_decoding()` uses for every batch."""
         self.int8_rnn = Int8RNN.from_rnn(self.rnn) if enabled else None
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -52,7 +52,7 @@ class Encoder(nn.Module):
         Batches need not be sorted by length; padding never reaches the RNN.
         """
         emb = self.dropout(self.embedding(src))  # (B, S) -> (B, S, E)
-        if self.int8_rnn is not None and src.size(0) >= INT8_RNN_MIN_BATCH and int8_enabled():
+        if self.int8_rnn is not None and int8_enabled():
             memory, hidden = self.int8_rnn(emb, src_lengths.to(src.device))  # (B, S, C)
         else:
             packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -76,12 +76,24 @@ class Bridge(nn.Module):
         self.layers, self.hidden = config.decoder_layers, config.hidden_size
         self.h = nn.Linear(config.encoder_output_size, self.layers * self.hidden)
         self.c = nn.Linear(config.encoder_output_size, self.layers * self.hidden) if config.cell == "lstm" else None
+        self.int8: dict[str, Int8Weight] | None = None  # int8 copies of h and c, used inside `int8_decoding()`
 
-    def _map(self, proj: nn.Linear, state: Tensor) -> Tensor:
-        out = torch.tanh(proj(state))  # (B, C) -> (B, L*H)
+    def quantize_int8(self, enabled: bool = True) -> None:
+        """Make (or drop) int8 copies of the two projections. The encoder's final h lies in [-1, 1]; its final c
+        (an LSTM's cell state) does not, and is scaled row by row."""
+        self.int8 = None
+        if enabled:
+            self.int8 = {"h": Int8Weight.from_float(self.h.weight, input_bound=RNN_OUTPUT_BOUND)}
+            if self.c is not None:
+                self.int8["c"] = Int8Weight.from_float(self.c.weight)
+
+    def _map(self, name: str, state: Tensor) -> Tensor:
+        proj = getattr(self, name)
+        weight = self.int8[name] if self.int8 is not None and int8_enabled() else proj.weight
+        out = torch.tanh(linear(state, weight, proj.bias))  # (B, C) -> (B, L*H)
         return out.view(-1, self.layers, self.hidden).transpose(0, 1).contiguous()  # (L, B, H)
 
     def forward(self, h: Tensor, c: Tensor | None) -> Hidden:
         if self.c is None:
-            return self._map(self.h, h)
-        return self._map(self.h, h), self._map(self.c, c if c is not None else h)
+            return self._map("h", h)
+        return self._map("h", h), self._map("c", c) if c is not None else self._map("c", h)

@@ -1,6 +1,7 @@
 """int8_encoder.py: `Int8RNN`, the encoder's nn.LSTM / nn.GRU run with int8 weights over a padded batch
 (for `quantize.int8_decoding()`): the input's share of the gates in one int8 product per layer and
-direction, then the recurrence step by step through the decoder's cell. The encoder decides when to use it.
+direction, then the recurrence step by step through the decoder's cell. Inside `int8_decoding()` the
+encoder always uses it, whatever the batch: a sentence is encoded the same alone or with others.
 
 Shapes: B batch, S source length, E input size, H hidden size, D directions, L layers, G gates (4 LSTM, 3 GRU).
 """
@@ -12,10 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .decoder import RNN_OUTPUT_BOUND, Decoder, Hidden
-from .quantize import Int8Weight, linear
-
-INT8_RNN_MIN_BATCH = 4  # smaller batches: nn.LSTM / nn.GRU's fused kernel beats a step loop of int8 products
+from .decoder import Decoder, Hidden
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, linear
 
 
 def _flip_within(x: Tensor, lengths: Tensor) -> Tensor:

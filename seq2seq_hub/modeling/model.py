@@ -84,6 +84,7 @@ class Seq2SeqModel(
         """Make (or drop) int8 copies of the encoder's and decoder's matrices (per output channel, symmetric), which
         CPU inference uses inside `quantize.int8_decoding()`. Parameters, state dict and training are unchanged."""
         self.encoder.quantize_int8(enabled)
+        self.bridge.quantize_int8(enabled)
         self.decoder.quantize_int8(enabled)
 
     @property

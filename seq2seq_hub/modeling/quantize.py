@@ -1,26 +1,20 @@
 """quantize.py: int8 CPU inference. `Int8Weight` holds a weight quantized once (per output channel,
-symmetric) and multiplies it by activations quantized at each call (see below): with PyTorch's oneDNN int8
-linear kernel (`torch.ops.onednn.qlinear_pointwise`, the one PyTorch's own x86 int8 inference uses; AMX or
-VNNI where the CPU has them) on its prepacked copy of the weight, or `torch._int_mm` where that is missing or
-runs only oneDNN's reference kernel (`onednn_int8_pays`);
-`int8_decoding()` switches the modules that hold such copies (made by `Seq2SeqModel.quantize_int8`)
-over to them, as autocast does for float dtypes. Which matrices get copies is the modules' business.
+symmetric) and multiplies it by activations quantized at each call: with PyTorch's oneDNN int8 linear kernel
+(`torch.ops.onednn.qlinear_pointwise`, the one PyTorch's own x86 int8 inference uses) on its prepacked copy
+of the weight, or with `torch._int_mm`. `int8_decoding()` switches the modules that hold such copies (made by
+`Seq2SeqModel.quantize_int8`) over to them, as autocast does for float dtypes.
 
-`linear()` runs a product in int8 only where int8 pays: oneDNN's int8 call and the activations'
-quantization cost a fixed ~50-80 us on this class of CPU, more than a small float32 product (5 beam rows
-through a 1024 x 256 LSTM matrix: 22 us in float32, 84 us in int8; the 6000 x 256 output layer: 274 vs
-118 us; 320 rows through the LSTM matrix: int8 ahead). Products under `INT8_MIN_MACS` multiply-adds use
-the float weight the int8 copy was made from, as the int8 encoder does below `INT8_RNN_MIN_BATCH`; on the
-`torch._int_mm` path, which has no such fixed cost, every product is int8.
+Where int8 runs is one decision, `Int8Policy` (`int8_policy()`), made once per process from the CPU and, for
+each weight, from the weight's size: never from a batch, so that a sentence's translation is the same alone or
+batched with others (int8 products are exact integers, and every input row is quantized on its own or with a
+fixed scale). The kernel: oneDNN where its int8 linear runs an optimised kernel on this CPU, else
+`torch._int_mm`. On oneDNN, whose call has a fixed cost, weights under `ONEDNN_MIN_WEIGHT` entries stay
+float32; with `torch._int_mm` every weight is int8. BENCHMARKS.md ("int8 policy") has the measurements.
 
 Inputs known to lie in [-b, b] (an RNN's hidden state, a tanh, a mix of encoder outputs: b = 1) are
-quantized with the fixed scale b / 127 (`Int8Weight.input_bound`), so that one oneDNN call does the
-whole product, scales and bias included; other inputs get one scale per row, computed at each call and
-applied with the bias in a second pass over the output. Either way a row's result does not depend on the
-other rows of its batch. The fixed scale is what makes int8 pay for large products: 640 beam rows through
-the 6000 x 256 output layer took 1.0 ms with it, 10 ms with scales per row and 7 ms in float32 (2 cores,
-torch 2.13); below about 4M multiply-adds float32 stays ahead either way (5 rows through a 1024 x 256
-matrix: 20 us float32, 45 us fixed scale).
+quantized with the fixed scale b / 127 (`Int8Weight.input_bound`), so that one oneDNN call does the whole
+product, scales and bias included; other inputs get one scale per row, computed at each call and applied
+with the bias in a second pass over the output.
 
 Shapes: M rows, K input features, N output features.
 """
@@ -28,6 +22,7 @@ Shapes: M rows, K input features, N output features.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -39,10 +34,38 @@ import torch.nn.functional as F
 from torch import Tensor
 
 INT8_MAX = 127.0
-INT8_MIN_MACS = 1 << 22  # rows x N x K below this: float32 (measured crossover, see above)
+RNN_OUTPUT_BOUND = 1.0  # LSTM / GRU outputs and states h (and a tanh) lie in [-1, 1]: a known input bound
+ONEDNN_MIN_WEIGHT = 1 << 20  # on oneDNN, weights of fewer entries (N x K) stay float32: its call's fixed cost
 TINY = 1e-12  # an all-zero row keeps a finite scale
 ONEDNN_SLOWDOWN_LIMIT = 10.0  # oneDNN's int8 call this many times slower than `torch._int_mm`: a reference kernel
 _local = threading.local()  # per thread, like autocast: whether int8 copies are in use
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Int8Policy:
+    """Where int8 runs: the kernel, and which weights (by size) are multiplied in int8. Decided from the CPU and
+    the model, never from a batch."""
+
+    kernel: str  # "onednn" | "int_mm"
+    min_weight: int  # weights of fewer entries (N x K) are multiplied in float32; 0: every weight in int8
+
+    def int8_for(self, weight: Tensor) -> bool:
+        """Whether products with this weight (N, K) run in int8."""
+        return weight.numel() >= self.min_weight
+
+    def describe(self) -> str:
+        products = "every product" if not self.min_weight else f"products with weights of {self.min_weight:,}+ entries"
+        kernel = "oneDNN's int8 linear" if self.kernel == "onednn" else "torch._int_mm"
+        return f"int8 inference: {products} in int8 through {kernel}, the rest in float32"
+
+
+@functools.cache
+def int8_policy() -> Int8Policy:
+    """This process's int8 policy (logged once): oneDNN where it runs an optimised kernel (`onednn_int8_pays`)."""
+    policy = Int8Policy("onednn", ONEDNN_MIN_WEIGHT) if onednn_int8_pays() else Int8Policy("int_mm", 0)
+    logger.info(policy.describe())
+    return policy
 
 
 @contextmanager
@@ -71,10 +94,9 @@ def check_int8_device(device: torch.device) -> None:
 
 
 def _onednn_pack(qweight: Tensor) -> Tensor | None:
-    """qweight (N, K) int8 -> oneDNN's prepacked copy for `qlinear_pointwise`; None where PyTorch has no oneDNN
-    int8 linear (a build without it, a CPU it does not support) or only its reference kernel
-    (`onednn_int8_pays`), and `torch._int_mm` serves instead."""
-    if qweight.device.type != "cpu" or not onednn_int8_pays():
+    """qweight (N, K) int8 -> oneDNN's prepacked copy for `qlinear_pointwise`, where the policy's kernel is
+    oneDNN; None where `torch._int_mm` serves."""
+    if qweight.device.type != "cpu" or int8_policy().kernel != "onednn":
         return None
     return onednn_prepack(qweight)
 
@@ -93,10 +115,8 @@ def onednn_prepack(qweight: Tensor) -> Tensor | None:
 @functools.cache
 def onednn_int8_pays() -> bool:
     """Whether oneDNN's int8 linear runs an optimised kernel on this CPU, judged once per process by timing one
-    8 x 256 x 128 product both ways (about 12 ms where it does not). Where oneDNN has no optimised kernel for
-    its packed weight it runs its reference one, 100-1000x slower than `torch._int_mm` (seen: an AMD EPYC with
-    AVX-512 VNNI but no AMX, torch 2.13: 5 beam rows through the 6000 x 256 output layer took 87 ms, against
-    0.1 ms with `torch._int_mm`); then `torch._int_mm` serves."""
+    8 x 256 x 128 product both ways. Where oneDNN has no optimised kernel for its packed weight it runs its
+    reference one, far slower than `torch._int_mm` (BENCHMARKS.md, "int8 policy"); then `torch._int_mm` serves."""
     qweight = torch.ones(128, 256, dtype=torch.int8)  # (N, K)
     packed = onednn_prepack(qweight)
     if packed is None:
@@ -127,8 +147,9 @@ class Int8Weight:
     scale: Tensor  # (N,) float32: max |weight| of each output feature / 127
     packed: Tensor | None = None  # the same numbers prepacked for oneDNN's int8 linear, where available
     zero_points: Tensor | None = None  # (N,) int64 zeros: the quantization is symmetric
-    weight: Tensor | None = None  # (N, K) float32: the weight quantized (the module's own), for small products
+    weight: Tensor | None = None  # (N, K) float32: the weight quantized (the module's own)
     input_bound: float | None = None  # inputs lie in [-input_bound, input_bound]: one fixed scale for them
+    active: bool = True  # the policy multiplies by this weight in int8 (else by `weight`, in float32)
 
     @classmethod
     def from_float(cls, weight: Tensor, input_bound: float | None = None) -> Int8Weight:
@@ -142,7 +163,8 @@ class Int8Weight:
         packed = _onednn_pack(qweight)
         zero_points = None if packed is None else torch.zeros(scale.numel(), dtype=torch.long)
         bound = None if input_bound is None else float(input_bound)
-        return cls(qweight.t().contiguous(), scale, packed, zero_points, weight, bound)
+        active = int8_policy().int8_for(weight)
+        return cls(qweight.t().contiguous(), scale, packed, zero_points, weight, bound, active)
 
     def dequantize(self) -> Tensor:
         """The float weight (N, K) these int8 numbers stand for."""
@@ -184,8 +206,8 @@ def int8_linear(x: Tensor, weight: Int8Weight, bias: Tensor | None = None) -> Te
 def _onednn_product(xq: Tensor, x_scale: float, weight: Int8Weight, bias: Tensor | None) -> Tensor:
     """xq (M, K) int8 @ the packed weight -> (M, N) float32: the int32 products times `x_scale` and the
     weight's scales, plus `bias` (N,) if given, in one oneDNN call."""
-    # one row goes in twice: oneDNN's kernel for a single row can be 100x slower (22 ms instead of 0.1 ms
-    # for 1 x 256 x 6000 measured with torch 2.13), which greedy decoding of one sentence would pay every step
+    # one row goes in twice: oneDNN's kernel for a single row is far slower (BENCHMARKS.md, "int8 policy"),
+    # which greedy decoding of one sentence would pay every step; the row's result is the same
     single = xq.size(0) == 1
     out = torch.ops.onednn.qlinear_pointwise(
         xq.expand(2, -1) if single else xq,
@@ -195,14 +217,11 @@ def _onednn_product(xq: Tensor, x_scale: float, weight: Int8Weight, bias: Tensor
 
 
 def linear(x: Tensor, weight: Tensor | Int8Weight, bias: Tensor | None = None) -> Tensor:
-    """`F.linear` for a float weight (N, K); for an `Int8Weight`, the int8 product, or, where oneDNN does it
-    and the float weight is known, the float one for products under `INT8_MIN_MACS` multiply-adds (oneDNN's
-    fixed call cost). `torch._int_mm` has no such cost: there every product is int8 (seen on an AMD EPYC:
-    5 rows x 1024 x 256 in 33 us against 60-83 us in float32; the 4-model flagship's beam-5 sentence p50
-    61 ms instead of 88-90 ms with small products in float32). A 2-D bias is added as is."""
+    """`F.linear` for a float weight (N, K); for an `Int8Weight`, the int8 product where the policy put this
+    weight in int8 (`Int8Weight.active`), else the float product with the weight it was made from. A 2-D bias
+    is added as is."""
     if isinstance(weight, Int8Weight):
-        # rows x K x N multiply-adds under INT8_MIN_MACS: float32, where oneDNN would do it
-        if weight.weight is None or weight.packed is None or x.numel() * weight.scale.numel() >= INT8_MIN_MACS:
+        if weight.active or weight.weight is None:
             return int8_linear(x, weight, bias)
         weight = weight.weight
     return F.linear(x, weight, bias)
