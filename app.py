@@ -12,7 +12,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # gradio rebuilds its monitoring summary (a pandas table of up to 10,000 past events) after every event by
-# default: 2-13 ms per request on this CPU once a Space has served thousands; every 50 events is enough.
+# default, which a busy Space pays on every request (BENCHMARKS.md, "Load"); every 50 events is enough.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "50")
 
 from seq2seq_hub.demo.server import main  # noqa: E402  (after the environment is set)

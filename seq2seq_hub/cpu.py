@@ -54,7 +54,7 @@ def run_in_new_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     For torch work (loading a model) in a process whose decoding runs in another thread: GNU OpenMP gives
     every thread that runs torch's parallel ops a team of helper threads that lives as long as the thread;
     once the process has more of them than cores, OpenMP stops spinning between parallel regions and a
-    decoder's many small ops each pay to wake their helpers (about 2x slower decoding on 2 cores). A thread
+    decoder's many small ops each pay to wake their helpers (BENCHMARKS.md, "One decoding thread"). A thread
     that ends takes its helpers with it.
     """
     outcome: dict[str, Any] = {}

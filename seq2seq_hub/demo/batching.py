@@ -69,9 +69,8 @@ class DecodingThread:
 
     One thread for all models, not one per model: torch's CPU ops already spread over every core, and GNU
     OpenMP gives each thread that runs them its own team of helper threads. Once a process has more such
-    threads than cores, OpenMP stops spinning between parallel regions, and each of the ~100 small ops of a
-    decoder step then pays to wake its helpers: the flagship ensemble decoded a sentence in 117 ms from a
-    second thread against 51 ms from the only one (2 cores, measured with torch 2.13). The thread holds no
+    threads than cores, OpenMP stops spinning between parallel regions, and each of the many small ops of a
+    decoder step then pays to wake its helpers (BENCHMARKS.md, "One decoding thread"). The thread holds no
     reference to a batcher between batches, so a batcher dropped from the demo's pool is freed.
     """
 

@@ -70,9 +70,8 @@ def load_translator(model: str, device: str | None = None, offline: bool = False
 
 def serving_dtype(dtype: str, device: str) -> str | None:
     """The demo's decoding precision: 'float32' is None, others as given; 'auto' is float32 (None) on a
-    GPU and int8 on a CPU, measured fastest for one sentence, beam 5, at the same BLEU in benchmarks/run.py
-    on both CPUs measured: the 4-model flagship p50 64 ms int8 (oneDNN), 86 bf16, 77 float32 on an Intel
-    CPU with AMX; 61 ms int8 (`torch._int_mm`), 74-81 bf16, 198 float32 on an AMD EPYC with AVX512-BF16."""
+    GPU and int8 on a CPU, the fastest there for one sentence at the same BLEU on every CPU measured
+    (BENCHMARKS.md, "Decoding")."""
     if dtype == "auto":
         return "int8" if str(device).startswith("cpu") else None
     return None if dtype == "float32" else dtype

@@ -22,9 +22,8 @@ from .catalog import Catalog, ModelChoice, direction_name
 
 logger = logging.getLogger("seq2seq_hub.demo")
 
-# The flagship German -> English ensemble (2 x 6.4M parameters) holds about 56 MB once loaded (float32 weights,
-# measured as the growth of the process's resident memory on a second load); six such models, one per
-# direction, stay under 350 MB, well within a small CPU Space (16 GB), while comparison models take turns.
+# One default model per direction stays loaded while comparison models take turns; what that costs in memory
+# is in BENCHMARKS.md ("Demo memory").
 MAX_LOADED_MODELS = 6
 
 

@@ -40,9 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dtype",
         default="auto",
         choices=["auto", "float32", "bfloat16", "int8"],
-        help="decoding precision; auto: int8 on a CPU (measured fastest there at the same BLEU: the 4-model "
-        "flagship decodes a sentence in p50 64 ms vs 77 ms in float32 on an Intel CPU, 61 vs 198 ms on an AMD "
-        "one), float32 on a GPU",
+        help="decoding precision; auto: int8 on a CPU (the fastest there at the same BLEU, see BENCHMARKS.md), "
+        "float32 on a GPU; bfloat16 requests are decoded one at a time (bf16 rounds differently by batch)",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use only local folders and the Hub cache (as HF_HUB_OFFLINE=1 does)"
