@@ -25,7 +25,7 @@ MULTI30K_LANGS = ("cs", "de", "en", "fr")
 MULTI30K_SPLITS = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
 
 
-def _open_text(path: Path):
+def open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
@@ -34,7 +34,7 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
-    with _open_text(path) as f:
+    with open_text(path) as f:
         return [line.rstrip("\n").rstrip("\r") for line in f]
 
 
@@ -77,7 +77,7 @@ def load_parallel_files(spec: str, src_lang: str, tgt_lang: str):
     name = path.name.removesuffix(".gz")
     if name.endswith(".tsv"):
         src, tgt = [], []
-        with _open_text(path) as f:
+        with open_text(path) as f:
             for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
                 if not row:
                     continue

@@ -1,0 +1,86 @@
+"""cli/folders.py: commands on model folders and runs: `models` (the zoo), `push` (to the Hub), `ensemble`,
+`average` (new folders from existing ones) and `plot` (a run's curves)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> dict:
+    """Add the commands' parsers; returns command -> handler."""
+    sub.add_parser("models", help="list the shipped models ($SEQ2SEQ_MODELS_DIR, else models/) by language pair")
+
+    p = sub.add_parser("push", help="upload a finished model folder to the Hugging Face Hub")
+    p.add_argument("--model", required=True, help="local model folder")
+    p.add_argument("--repo-id", required=True, help="org/name on the Hub")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--commit-message", default="Upload seq2seq-hub model")
+
+    p = sub.add_parser("ensemble", help="save several models (one tokenizer) as one ensemble model folder")
+    p.add_argument("--model", action="append", required=True, help="a member: folder or Hub id (repeat)")
+    p.add_argument("--output", required=True, help="the ensemble's folder")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="stored weights")
+
+    p = sub.add_parser("average", help="save the average of one model's checkpoints as a model folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a training run: average what it kept for averaging, on its model/")
+    source.add_argument("--model", help="the model folder whose config and tokenizer the average gets")
+    p.add_argument("--weights", nargs="+", default=[], help="with --model: folders, checkpoints or .safetensors")
+    p.add_argument("--output", required=True, help="the averaged model's folder")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="stored weights")
+
+    p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
+    p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
+    p.add_argument("--output", default=None, help="PNG path (default: <run>/curves.png)")
+    return {"models": _models, "push": _push, "ensemble": _ensemble, "average": _average, "plot": _plot}
+
+
+def _models(args: argparse.Namespace) -> int:
+    from ..zoo import default_models_dir, list_models
+
+    entries = list_models()
+    if not entries:
+        print(f"no models in {default_models_dir()}")
+        return 0
+    rows = [("direction", "model", "default", "members", "purpose")]
+    for e in entries:
+        rows.append(
+            (f"{e.src_lang} -> {e.tgt_lang}", e.name, "yes" if e.default else "", str(e.ensemble_size), e.purpose)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]).rstrip())
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ..hub import push_folder
+
+    url = push_folder(args.model, args.repo_id, private=args.private, commit_message=args.commit_message)
+    print(url)
+    return 0
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from ..compose import build_ensemble
+
+    print(build_ensemble(args.model, args.output, args.dtype))
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from ..compose import build_average, build_run_average
+
+    if args.run:
+        print(build_run_average(args.run, args.output, args.dtype))
+    else:
+        print(build_average(args.model, args.weights, args.output, args.dtype))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from ..plotting import plot_training_curves
+
+    path = plot_training_curves(args.run, args.output)
+    print(path)
+    return 0
