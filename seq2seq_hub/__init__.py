@@ -1,8 +1,8 @@
 """seq2seq-hub: attention-based recurrent sequence-to-sequence translation, shared on the Hub."""
 
+from .config import Seq2SeqConfig
 from .decoding import DecodingOptions
 from .hypothesis import Hypothesis
-from .modeling.config import Seq2SeqConfig
 from .modeling.model import Seq2SeqModel, Seq2SeqOutput
 from .search import RawHypothesis
 from .tokenizer import Seq2SeqTokenizer

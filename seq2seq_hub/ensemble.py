@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .modeling.config import Seq2SeqConfig
+from .config import Seq2SeqConfig
 from .modeling.decoder import DecoderState
 from .modeling.model import Seq2SeqModel, Seq2SeqOutput
 

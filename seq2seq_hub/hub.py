@@ -31,9 +31,9 @@ from huggingface_hub.errors import (
 )
 
 from .card import CARD_FILE
+from .config import Seq2SeqConfig
 from .decoding import GENERATION_CONFIG_FILE
 from .files import replace_folder, staging_folder
-from .modeling.config import Seq2SeqConfig
 from .repo_files import (
     CONFIG_FILE,
     WEIGHTS_FILE,

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .config import Seq2SeqConfig
 from .files import atomic_write, atomic_write_text
-from .modeling.config import Seq2SeqConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

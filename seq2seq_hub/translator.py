@@ -16,13 +16,13 @@ import torch
 
 from .card import CARD_FILE, render_model_card
 from .checks import describe, number_problem
+from .config import Seq2SeqConfig
 from .data import collate
 from .decoding import DecodingOptions
 from .ensemble import Ensemble, check_members
 from .files import atomic_write_text
 from .hub import RepoFiles, StrictHubMixin
 from .hypothesis import Hypothesis
-from .modeling.config import Seq2SeqConfig
 from .modeling.model import Seq2SeqModel
 from .modeling.quantize import check_int8_device, int8_decoding
 from .repo_files import config_from_json, load_config, save_weights, write_config, write_ensemble_config

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Seq2SeqConfig
 from .attention import BahdanauAttention, LuongAttention
-from .config import Seq2SeqConfig
 from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)

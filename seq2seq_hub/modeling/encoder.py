@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .config import Seq2SeqConfig
+from ..config import Seq2SeqConfig
 from .decoder import Hidden
 from .int8_encoder import Int8RNN
 from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Seq2SeqConfig
 from ..hub import RepoFiles, StrictHubMixin
 from ..repo_files import check_weights, load_config, load_weights, save_weights, write_config
-from .config import Seq2SeqConfig
 from .decoder import Decoder, DecoderState
 from .encoder import Bridge, Encoder, lengths_to_mask
 

@@ -20,8 +20,8 @@ from typing import Any, NoReturn
 import yaml
 
 from ..checks import bool_problem, choice_problem, is_number, number_problem
+from ..config import MAX_VOCAB_SIZE, Seq2SeqConfig
 from ..decoding import DecodingOptions
-from ..modeling.config import MAX_VOCAB_SIZE, Seq2SeqConfig
 from .schedules import LR_SCHEDULES, TF_SCHEDULES
 
 # Seq2SeqConfig fields the trainer fills in from the data and the tokenizer (values given in `model` are replaced)

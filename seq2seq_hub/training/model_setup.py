@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..modeling.config import Seq2SeqConfig
+from ..config import Seq2SeqConfig
 from ..modeling.model import Seq2SeqModel
 from ..tokenizer import Seq2SeqTokenizer
 from .config import TrainConfig

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import Seq2SeqConfig
 from ..data import (
     TokenBucketSampler,
     TokenIds,
@@ -25,7 +26,6 @@ from ..data import (
     padding_ratio,
     tokenize_dataset,
 )
-from ..modeling.config import Seq2SeqConfig
 from ..tokenizer import Seq2SeqTokenizer
 from .config import TrainConfig
 from .errors import TrainingError

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..modeling.config import Seq2SeqConfig
+from ..config import Seq2SeqConfig
 from .checkpoints import load_checkpoint, read_checkpoint_meta
 from .config import FILLED_FROM_DATA, RESUME_FIXED, TrainConfig
 from .errors import TrainingError

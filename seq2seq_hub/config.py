@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks import bool_problem, choice_problem, number_problem, raise_problems, string_problem
+from .checks import bool_problem, choice_problem, number_problem, raise_problems, string_problem
 
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("bahdanau", "luong", "none")
