@@ -25,7 +25,7 @@ from seq2seq_hub.training import TrainConfig, build_train_parser, load_train_con
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "models" / "multi30k-de-en"
-RECIPE = ROOT / "training" / "configs" / "multi30k_de_en.yaml"  # the bundled model's recipe
+RECIPE = ROOT / "seq2seq_hub" / "training" / "recipes" / "multi30k_de_en.yaml"  # the bundled model's recipe
 REPORT_HEADER = (
     "# Benchmarks\n\nWritten by `python benchmarks/run.py` (newest run last). Ratios are measured side by "
     "side in one run: training against the tutorial's own loop (`benchmarks/tutorial.py`), decoding against "
@@ -79,7 +79,7 @@ class Context:
 
 @cache
 def recipe() -> TrainConfig:
-    """The bundled model's training config (training/configs/multi30k_de_en.yaml): its vocabulary sizes,
+    """The bundled model's training config (seq2seq_hub/training/recipes/multi30k_de_en.yaml): its vocabulary sizes,
     token budget and maximum lengths are the benchmarks' settings for "ours"."""
     return load_train_config(build_train_parser().parse_args(["--config", str(RECIPE)]))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_SCRIPT = REPO / "training" / "train.py"
-TINY_CONFIG = REPO / "training" / "configs" / "tiny.yaml"
+TINY_CONFIG = REPO / "seq2seq_hub" / "training" / "recipes" / "tiny.yaml"
 CLI = Path(sys.executable).with_name("seq2seq-hub")
 DATA_DIR = REPO / "data" / "multi30k"
 

@@ -326,5 +326,5 @@ def test_a_mistyped_option_is_one_line_with_the_nearest_name(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: unrecognized arguments: --model.hidden_sise 3 (did you mean --model.hidden_size?); "
-        "see training/train.py --help"
+        "see python training/train.py --help"
     ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(sub) -> dict:
@@ -32,7 +33,23 @@ def register(sub) -> dict:
     p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
     p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
     p.add_argument("--output", default=None, help="PNG path (default: <run>/curves.png)")
-    return {"models": _models, "push": _push, "ensemble": _ensemble, "average": _average, "plot": _plot}
+    p = sub.add_parser(
+        "train",
+        help="train a model from a recipe (seq2seq-hub train --help for every setting)",
+        add_help=False,
+        prefix_chars="\0",  # every argument, --help included, goes to the training command line
+    )
+    p.add_argument("arguments", nargs=argparse.REMAINDER)
+    return {
+        "models": _models, "push": _push, "ensemble": _ensemble, "average": _average, "plot": _plot, "train": _train,
+    }  # fmt: skip
+
+
+def _train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (training.command.WAIT_POLICY)
+    from ..training.command import main
+
+    return main(args.arguments)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""seq2seq_hub.training: what `training/train.py` runs. `TrainConfig` and the command line (config),
+"""seq2seq_hub.training: what `seq2seq-hub train` runs (`command`). `TrainConfig` and the command line (config),
 the loop (trainer), its state, checkpoints, data preparation, metrics log and model folder, each in
 its own module; this package exports the names a training script needs.
 """

@@ -23,6 +23,7 @@ from ..checks import bool_problem, choice_problem, is_number, number_problem
 from ..config import MAX_VOCAB_SIZE, Seq2SeqConfig
 from ..decoding import DecodingOptions
 from .schedules import LR_SCHEDULES, TF_SCHEDULES
+from .shipped_recipes import find_recipe, recipe_names
 
 # Seq2SeqConfig fields the trainer fills in from the data and the tokenizer (values given in `model` are replaced)
 FILLED_FROM_DATA = ("src_vocab_size", "tgt_vocab_size", "src_lang", "tgt_lang", "shared_vocab")
@@ -151,7 +152,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise ValueError(f"unknown training config keys {unknown}; see `python training/train.py --help`")
+            raise ValueError(f"unknown training config keys {unknown}; see `seq2seq-hub train --help`")
         return cls(**data)
 
 
@@ -295,15 +296,14 @@ class _OneLineParser(argparse.ArgumentParser):
                 if word.startswith("--") and close:
                     message += f" (did you mean {close[0]}?)"
                     break
-        self.exit(2, f"error: {message}; see training/train.py --help\n")
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
-def build_train_parser() -> argparse.ArgumentParser:
+def build_train_parser(prog: str = "seq2seq-hub train") -> argparse.ArgumentParser:
     parser = _OneLineParser(
-        prog="training/train.py",
-        description="Train an attention seq2seq translation model; writes a Hub-format model folder.",
+        prog=prog, description="Train an attention seq2seq translation model; writes a Hub-format model folder."
     )
-    parser.add_argument("--config", help="YAML file of training settings (see training/configs/)")
+    parser.add_argument("--config", help=f"a shipped recipe ({', '.join(recipe_names())}) or a YAML file")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -360,7 +360,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def load_train_config(args: argparse.Namespace) -> TrainConfig:
     """Merge the YAML file and the command-line overrides into a validated `TrainConfig`."""
-    data = _read_yaml(Path(args.config)) if args.config else {}
+    data = _read_yaml(find_recipe(args.config)) if args.config else {}
     model = dict(data.get("model") or {})
     string_fields = {f.name for f in dataclasses.fields(TrainConfig) if f.type in ("str", str)}
     for key, value in vars(args).items():

@@ -1,7 +1,7 @@
 """errors.py: `TrainingError`, the failure whose message training shows the user as it is (one line,
 no stack trace), and `user_message`, which tells such failures (a bad setting, a missing or unwritable
 file, no network, no memory) from bugs. Raised by data preparation, checkpoints and the loop;
-`training/train.py` prints the message and exits with status 2.
+`seq2seq-hub train` prints the message and exits with status 2.
 """
 
 from __future__ import annotations
