@@ -19,6 +19,7 @@ from .files import atomic_write, atomic_write_text
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_HEADER_BYTES = 50_000_000
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"  # how a Git LFS pointer file begins
 ENSEMBLE_KEY = "members"  # config.json of an ensemble folder lists its member subfolders under this key
 ENSEMBLE_COMBINE = "mean_log_prob"
 MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
@@ -93,6 +94,13 @@ def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
+            if f.read(len(LFS_POINTER)) == LFS_POINTER:
+                raise ValueError(
+                    "it is a Git LFS pointer (a small text file standing for the weights), not the weights: the "
+                    "repository was cloned without Git LFS; run `git lfs install && git lfs pull` in the clone, or "
+                    "load the model by its Hub id"
+                )
+            f.seek(0)
             prefix = f.read(8)
             if len(prefix) < 8:
                 raise ValueError("the file is shorter than a safetensors header")

@@ -282,3 +282,14 @@ def test_missing_local_folder_is_not_sent_to_the_hub(name):
 def test_unexpected_loading_arguments_are_refused(saved):
     with pytest.raises(TypeError, match=r"unexpected arguments to from_pretrained: \['strict'\]"):
         Seq2SeqModel.from_pretrained(saved, strict=False)
+
+
+def test_a_git_lfs_pointer_where_the_weights_should_be_says_what_it_is(folder):
+    pointer = (
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12837304\n"
+    )
+    (folder / "model.safetensors").write_text(pointer)
+    for load in (Seq2SeqModel.from_pretrained, Translator.from_pretrained):
+        with pytest.raises(ValueError, match=r"Git LFS pointer .* cloned without Git LFS; run `git lfs install"):
+            load(folder)
