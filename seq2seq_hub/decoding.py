@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import choice_problem, number_problem, raise_problems
+from .checks import bool_problem, choice_problem, number_problem, raise_problems
 from .files import atomic_write_text
 
 GENERATION_CONFIG_FILE = "generation_config.json"
@@ -22,6 +22,7 @@ STRATEGIES = ("beam", "greedy", "sample")
 MAX_BEAMS = 64
 MAX_SAMPLES = 64  # most hypotheses sampling returns per sentence
 ALIASES = {"beam_size": "num_beams"}  # translate()'s historical keyword -> the field it sets
+SHORTLIST_KEY = "seq2seq_hub_shortlist"  # generation_config.json key of our own (Hugging Face has none)
 # keys of a Hugging Face generation_config.json that carry no decoding choice of ours
 IGNORED_FILE_KEYS = frozenset(
     {
@@ -56,6 +57,7 @@ class DecodingOptions:
     top_k: int = 0  # sampling: keep the k most likely tokens (0: all)
     top_p: float = 1.0  # sampling: keep the smallest set of tokens whose mass reaches top_p
     seed: int | None = None  # sampling: a seed makes the samples reproducible
+    shortlist: bool = False  # the output layer over each sentence's lexical shortlist (the model's shortlist file)
 
     def __post_init__(self) -> None:
         raise_problems(_problems(dataclasses.asdict(self), {}))
@@ -107,6 +109,8 @@ class DecodingOptions:
             out["max_length"] = self.max_length
         if self.seed is not None:
             out["seed"] = self.seed
+        if self.shortlist:
+            out[SHORTLIST_KEY] = True
         return out
 
     @classmethod
@@ -114,8 +118,8 @@ class DecodingOptions:
         """Read the Hugging Face form; missing keys take this library's defaults, unknown keys are refused."""
         if not isinstance(data, dict):
             raise ValueError(f"{source} must hold a JSON object, got {type(data).__name__}")
-        fields = {f.name for f in dataclasses.fields(cls)} - {"strategy"}
-        unknown = sorted(set(data) - fields - {"do_sample"} - IGNORED_FILE_KEYS)
+        fields = {f.name for f in dataclasses.fields(cls)} - {"strategy", "shortlist"}
+        unknown = sorted(set(data) - fields - {"do_sample", SHORTLIST_KEY} - IGNORED_FILE_KEYS)
         if unknown:
             raise ValueError(f"{source} has keys seq2seq-hub cannot honour: {unknown}; it reads {sorted(fields)}")
         values = {k: v for k, v in data.items() if k in fields}
@@ -124,6 +128,8 @@ class DecodingOptions:
             raise ValueError(f"{source}: do_sample must be true or false, got {do_sample!r}")
         if do_sample:
             values["strategy"] = "sample"
+        if SHORTLIST_KEY in data:
+            values["shortlist"] = data[SHORTLIST_KEY]
         try:
             return cls(**values)
         except ValueError as err:
@@ -170,6 +176,7 @@ def _problems(values: dict[str, Any], labels: dict[str, str]) -> list[str]:
         problems.append(number_problem("max_length", values["max_length"], 1, 10**9, integer=True))
     if values["seed"] is not None:
         problems.append(number_problem("seed", values["seed"], 0, 2**63 - 1, integer=True))
+    problems.append(bool_problem("shortlist", values["shortlist"]))
     if not problems[0] and strategy in (None, *STRATEGIES):
         search = strategy or ("beam" if values["num_beams"] > 1 else "greedy")
         limit = {"beam": values["num_beams"], "sample": MAX_SAMPLES, "greedy": 1}[search]

@@ -98,9 +98,12 @@ class Ensemble(nn.Module):
     def num_parameters(self) -> int:
         return sum(m.num_parameters() for m in self.members)
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> EnsembleState:
-        """src (B, S), src_lengths (B,) -> every member's initial decoder state."""
-        return EnsembleState([m.encode(src, src_lengths) for m in self.members])
+    def encode(
+        self, src: Tensor, src_lengths: Tensor, vocab: Tensor | None = None, vocab_mask: Tensor | None = None
+    ) -> EnsembleState:
+        """src (B, S), src_lengths (B,) -> every member's initial decoder state (a shortlist: see
+        `Seq2SeqModel.encode`)."""
+        return EnsembleState([m.encode(src, src_lengths, vocab, vocab_mask) for m in self.members])
 
     def decode_step(self, prev_tokens: Tensor, state: EnsembleState) -> tuple[Tensor, Tensor | None, EnsembleState]:
         """prev_tokens (N,) -> scores (N, V) (one member: its logits; else the mean log-probability),

@@ -42,11 +42,14 @@ from .repo_files import (
     first_line,
     read_ensemble_members,
 )
+from .shortlist import SHORTLIST_FILE
 from .tokenizer import TARGET_TOKENIZER_FILE, TOKENIZER_FILE
 
-REPO_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)
+REPO_FILES = (
+    CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE, SHORTLIST_FILE,
+)  # fmt: skip
 RESULT_FILES = ("bleu_by_length.json",)  # results stored with a model (length_scores.py), pushed with it
-OPTIONAL_FILES = (TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE)  # a repo works without them
+OPTIONAL_FILES = (TARGET_TOKENIZER_FILE, GENERATION_CONFIG_FILE, CARD_FILE, SHORTLIST_FILE)  # a repo works without them
 MEMBER_FOLDER = re.compile(r"^member-\d+$")  # an ensemble's member subfolders, as `save_pretrained` names them
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -63,6 +66,7 @@ class RepoFiles:
     target_tokenizer: Path | None = None
     card: Path | None = None
     generation_config: Path | None = None
+    shortlist: Path | None = None  # shortlist.safetensors, a lexical shortlist for faster decoding
     members: list[RepoFiles] = field(default_factory=list)  # an ensemble's members (config + weights each)
 
 
@@ -241,6 +245,7 @@ def resolve_repo(
         target_tokenizer=source.get(TARGET_TOKENIZER_FILE, optional=True),
         card=source.get(CARD_FILE, optional=True),
         generation_config=source.get(GENERATION_CONFIG_FILE, optional=True),
+        shortlist=source.get(SHORTLIST_FILE, optional=True),
         members=members,
     )
 

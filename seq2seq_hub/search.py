@@ -14,14 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .decoding import DecodingOptions
-
 NEG_INF = float("-inf")
 ROW_MULTIPLE = 16  # greedy / sampling shrink the batch in steps of this many rows: few distinct matmul shapes
-# Sources are padded to a multiple of this many positions: the attention's reductions over source positions
-# (softmax, the context's sum) then run the same vector code for a sentence alone and in a batch padded to a
-# longer one, so a sentence's result does not depend on its batch (padding adds exact zeros).
-SOURCE_WIDTH_MULTIPLE = 16
 SENTENCE_MULTIPLE = 4  # beam search: this many sentences (x beam size rows)
 
 
@@ -344,48 +338,3 @@ def beam_search(
     chosen = [hyps[:num_return_sequences] for hyps in finished]
     hypotheses = iter(_backtrack([end for ends in chosen for end in ends], trail, attentions))  # all at once
     return [[next(hypotheses) for _ in ends] for ends in chosen]
-
-
-# ---------------------------------------------------------------------- one batch of id lists
-def _max_lengths(src_lengths: Tensor, prefixes: list[list[int]], max_length: int | None, cap: int) -> Tensor:
-    """(B,) most target tokens per sentence: `max_length`, or 2 x source + 10 (+ prefix), within `cap`."""
-    prefix_len = torch.tensor([len(p) for p in prefixes])
-    if max_length is None:
-        lengths = 2 * src_lengths + 10 + prefix_len
-    else:
-        lengths = torch.maximum(torch.full_like(src_lengths, max_length), prefix_len + 1)
-    return lengths.clamp(max=cap)
-
-
-def decode_ids(
-    model, ids: list[list[int]], prefixes: list[list[int]], options: DecodingOptions, generator=None
-) -> list[list[RawHypothesis]]:
-    """Source id lists of one batch -> an n-best list per sentence, best first, by `options.search`."""
-    config, device = model.config, model.device
-    lengths = torch.tensor([len(x) for x in ids])
-    width = -(-int(lengths.max()) // SOURCE_WIDTH_MULTIPLE) * SOURCE_WIDTH_MULTIPLE
-    src = torch.full((len(ids), width), config.pad_token_id, dtype=torch.long)  # (B, S), S a multiple of 16
-    for row, x in enumerate(ids):
-        src[row, : len(x)] = torch.tensor(x)
-    max_lengths = _max_lengths(lengths, prefixes, options.max_length, config.max_target_length)
-    src, device_lengths = src.to(device), lengths.to(device)
-    common = dict(min_length=options.min_length, prefixes=prefixes, length_penalty=options.length_penalty)
-    if options.search == "beam":
-        k, n = options.num_beams, options.num_return_sequences
-        return beam_search(model, src, device_lengths, max_lengths, beam_size=k, num_return_sequences=n, **common)
-    if options.search == "greedy":
-        return [[h] for h in greedy_or_sample(model, src, device_lengths, max_lengths, **common)]
-    n = options.num_return_sequences
-    index = torch.arange(len(ids)).repeat_interleave(n)  # each sentence n times
-    common["prefixes"] = [prefixes[i] for i in index.tolist()]
-    sampling = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, generator=generator)
-    raw = greedy_or_sample(
-        model,
-        src[index.to(device)],
-        device_lengths[index.to(device)],
-        max_lengths[index],
-        sample=True,
-        **sampling,
-        **common,
-    )
-    return [sorted(raw[i * n : (i + 1) * n], key=lambda h: h.score, reverse=True) for i in range(len(ids))]

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .batches import decode_ids
 from .card import CARD_FILE, render_model_card
 from .checks import describe, number_problem
 from .config import Seq2SeqConfig
@@ -26,7 +27,8 @@ from .hypothesis import Hypothesis
 from .modeling.model import Seq2SeqModel
 from .modeling.quantize import check_int8_device, int8_decoding
 from .repo_files import config_from_json, load_config, save_weights, write_config, write_ensemble_config
-from .search import RawHypothesis, decode_ids
+from .search import RawHypothesis
+from .shortlist import Shortlist
 from .tokenizer import Seq2SeqTokenizer
 
 CHARS_PER_TOKEN_LIMIT = 20  # inputs longer than max_source_length * this are cut before tokenizing
@@ -62,6 +64,7 @@ class Translator(
         self.compute_dtype = compute_dtype
         self.generation_options = generation_options  # decoding defaults (generation_config.json)
         self.card: str | None = None  # model card text kept from the loaded repo
+        self.shortlist: Shortlist | None = None  # lexical shortlist (shortlist.safetensors), for options.shortlist
         self.save_dtype: torch.dtype | None = None  # e.g. torch.float16 to halve the folder size
         if device is not None:
             self.to(device)
@@ -201,6 +204,9 @@ class Translator(
         translator.to(device)
         if files.card is not None:
             translator.card = Path(files.card).read_text(encoding="utf-8")
+        if files.shortlist is not None:
+            config = configs[0]
+            translator.shortlist = Shortlist.load(files.shortlist, config.src_vocab_size, config.tgt_vocab_size)
         return translator
 
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -217,6 +223,8 @@ class Translator(
             save_weights(self.model.state_dict(), save_directory, dtype=self.save_dtype)
         self.tokenizer.save(save_directory)
         self.generation_options.save(save_directory)
+        if self.shortlist is not None:
+            self.shortlist.save(save_directory)
         card = self.card or render_model_card(
             self.config, num_parameters=self.model.num_parameters(), ensemble_size=len(self.members)
         )
@@ -286,6 +294,7 @@ class Translator(
             else:
                 todo.append(i)
         todo.sort(key=lambda i: len(encoded[i].ids))  # similar lengths per batch: little padding
+        shortlist = self._shortlist_for(options)
         seeded = options.search == "sample" and options.seed is not None
         generator = None
         for start in range(0, len(todo), 1 if seeded else batch_size):  # a seeded sample: one sentence per draw
@@ -293,14 +302,24 @@ class Translator(
             if seeded:  # each sentence draws from its own stream: the same alone or with others
                 generator = torch.Generator(device=self.device).manual_seed(options.seed)
             with self._decoding_context():
-                nbests = decode_ids(
-                    self.model, [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk], options, generator
-                )
+                sources, chunk_prefixes = [encoded[i].ids for i in chunk], [prefixes[i] for i in chunk]
+                nbests = decode_ids(self.model, sources, chunk_prefixes, options, generator, shortlist)
             for i, raw_list in zip(chunk, nbests):
                 hyps = [self._to_hypothesis(raw, encoded[i].ids, encoded[i].truncated) for raw in raw_list]
                 hyps[0].nbest = hyps
                 results[i] = hyps[0]
         return results  # type: ignore[return-value]
+
+    def _shortlist_for(self, options: DecodingOptions) -> Shortlist | None:
+        """The shortlist `options` asks for, or None; a model without one cannot honour `shortlist=True`."""
+        if not options.shortlist:
+            return None
+        if self.shortlist is None:
+            raise ValueError(
+                "shortlist=True, but this model has no shortlist.safetensors: build one with "
+                "`seq2seq-hub shortlist --model FOLDER --src TRAIN_SOURCES --tgt TRAIN_TARGETS`"
+            )
+        return self.shortlist
 
     @torch.inference_mode()
     def score(self, sources: list[str], targets: list[str], batch_size: int = 64) -> tuple[float, int]:

@@ -1,5 +1,5 @@
 """cli: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, models, push, ensemble, average,
-backtranslate, distill, plot. One module per group of commands (`translating`, `folders`, `synthetic`), the
+plot, train, shortlist, backtranslate, distill. One module per group of commands (`translating`, `folders`, `synthetic`), the
 flags they share in `common`.
 
 A thin client of `Translator`, `zoo`, `metrics`, `length_scores`, `hub.push_folder`, `compose` and `synthetic`;

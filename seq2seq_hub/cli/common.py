@@ -34,6 +34,7 @@ DECODING_FLAGS = {
     "top_k": "top_k",
     "top_p": "top_p",
     "seed": "seed",
+    "shortlist": "shortlist",
 }
 
 
@@ -53,6 +54,12 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--seed", type=int, default=None)
+    g.add_argument(
+        "--shortlist",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the output layer over each sentence's lexical shortlist (the model's shortlist.safetensors)",
+    )
     g.add_argument("--batch-size", type=int, default=64, help="sentences decoded at once")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 
 def register(sub) -> dict:
@@ -33,6 +34,13 @@ def register(sub) -> dict:
     p = sub.add_parser("plot", help="plot a training run's metrics.jsonl to a PNG")
     p.add_argument("--run", required=True, help="training output folder (holding metrics.jsonl)")
     p.add_argument("--output", default=None, help="PNG path (default: <run>/curves.png)")
+    p = sub.add_parser("shortlist", help="build a model's lexical shortlist from its training data")
+    p.add_argument("--model", required=True, help="local model folder (shortlist.safetensors is written into it)")
+    p.add_argument("--src", required=True, help="training sources, one per line (.gz allowed)")
+    p.add_argument("--tgt", required=True, help="their targets: the references, or the model's own translations")
+    p.add_argument("--k", type=int, default=100, help="target tokens kept per source token")
+    p.add_argument("--frequent", type=int, default=1000, help="most frequent target tokens every list holds")
+
     p = sub.add_parser(
         "train",
         help="train a model from a recipe (seq2seq-hub train --help for every setting)",
@@ -42,7 +50,37 @@ def register(sub) -> dict:
     p.add_argument("arguments", nargs=argparse.REMAINDER)
     return {
         "models": _models, "push": _push, "ensemble": _ensemble, "average": _average, "plot": _plot, "train": _train,
+        "shortlist": _shortlist,
     }  # fmt: skip
+
+
+def _shortlist(args: argparse.Namespace) -> int:
+    from ..checks import number_problem, raise_problems
+    from ..data import read_lines
+    from ..hub import is_local
+    from ..repo_files import CONFIG_FILE, load_config, read_ensemble_members
+    from ..shortlist import Shortlist
+    from ..tokenizer import Seq2SeqTokenizer
+
+    raise_problems(
+        [number_problem("--k", args.k, 1, integer=True), number_problem("--frequent", args.frequent, 0, integer=True)]
+    )
+    folder = Path(args.model)
+    if not is_local(args.model):
+        raise ValueError(f"--model must be a local folder (the shortlist is written into it), got {args.model}")
+    members = read_ensemble_members(folder / CONFIG_FILE)
+    config = load_config(folder / members[0] / CONFIG_FILE if members else folder / CONFIG_FILE)
+    tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
+    src, tgt = read_lines(args.src), read_lines(args.tgt)
+    if len(src) != len(tgt):
+        raise ValueError(f"--src has {len(src)} lines but --tgt has {len(tgt)}")
+    src_ids = [e.ids for e in tokenizer.encode_source(src, max_length=None)]
+    tgt_ids = [e.ids for e in tokenizer.encode_target(tgt, max_length=None)]
+    shortlist = Shortlist.build(
+        src_ids, tgt_ids, config.src_vocab_size, config.tgt_vocab_size, k=args.k, frequent=args.frequent
+    )
+    print(shortlist.save(folder))
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

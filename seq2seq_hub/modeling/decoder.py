@@ -56,6 +56,11 @@ class DecoderWeights:
     output: Tensor | Int8Weight  # (V, E), the target embedding when tied
     output_bias: Tensor  # (V,)
 
+    def restricted(self, vocab: Tensor) -> DecoderWeights:
+        """The output layer cut to the target ids `vocab` (U,): (V, E) -> (U, E), for shortlist decoding."""
+        output = self.output.outputs(vocab) if isinstance(self.output, Int8Weight) else self.output[vocab]
+        return replace(self, output=output, output_bias=self.output_bias[vocab])
+
 
 @dataclass
 class DecoderState:
@@ -71,6 +76,8 @@ class DecoderState:
     mask: Tensor  # (M, S) True on real source tokens
     weights: DecoderWeights  # shared by every row
     beams: int = 1  # rows per sentence
+    vocab: Tensor | None = None  # (U,) shortlist decoding: the target ids the output layer computes, sorted
+    vocab_mask: Tensor | None = None  # (M, U) which of them each sentence may produce (its own shortlist)
 
     def select(self, index: Tensor) -> DecoderState:
         """Reorder rows: index (N',) -> a state of N' rows. With beams > 1, each run of `beams` rows of the
@@ -83,6 +90,8 @@ class DecoderState:
             mask=self.mask.index_select(0, sentences),
             weights=self.weights,
             beams=self.beams,
+            vocab=self.vocab,
+            vocab_mask=None if self.vocab_mask is None else self.vocab_mask.index_select(0, sentences),
         )
 
     def expand_beams(self, beams: int) -> DecoderState:
@@ -271,9 +280,18 @@ class Decoder(nn.Module):
         return out, context, emb, attention, replace(state, hidden=hidden)
 
     def step(self, prev_tokens: Tensor, state: DecoderState) -> tuple[Tensor, Tensor | None, DecoderState]:
-        """prev_tokens (B,) -> logits (B, V), attention (B, S) or None, next state."""
+        """prev_tokens (B,) -> logits (B, V), attention (B, S) or None, next state.
+
+        Shortlist decoding (`state.vocab` set): tokens are positions in `state.vocab`, logits are (B, U), and
+        each row's logits outside its sentence's own shortlist are -inf."""
+        if state.vocab is not None:
+            prev_tokens = state.vocab[prev_tokens]  # positions -> target ids
         out, context, emb, attention, state = self.advance(prev_tokens, state)
-        return self.readout(out, context, emb, state.weights), attention, state
+        logits = self.readout(out, context, emb, state.weights)  # (B, V), or (B, U) with a shortlist
+        if state.vocab_mask is not None:
+            rows = state.vocab_mask.repeat_interleave(state.beams, 0) if state.beams > 1 else state.vocab_mask
+            logits = logits.masked_fill(~rows, float("-inf"))
+        return logits, attention, state
 
     # ------------------------------------------------------------------ whole target at once (teacher forcing)
     def forward_teacher(self, tgt_in: Tensor, state: DecoderState) -> tuple[Tensor, Tensor | None]:

@@ -93,16 +93,22 @@ class Seq2SeqModel(
         return self.decoder.int8_weights is not None
 
     # ------------------------------------------------------------------ search interface
-    def encode(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
-        """src (B, S), src_lengths (B,) -> the decoder's initial state."""
+    def encode(
+        self, src: Tensor, src_lengths: Tensor, vocab: Tensor | None = None, vocab_mask: Tensor | None = None
+    ) -> DecoderState:
+        """src (B, S), src_lengths (B,) -> the decoder's initial state. With a shortlist, vocab (U,) the target
+        ids the output layer computes and vocab_mask (B, U) each sentence's own (see `Decoder.step`)."""
         memory, h, c = self.encoder(src, src_lengths)
         memory, keys = self.decoder.prepare_memory(memory)
+        weights = self.decoder.weights()
         return DecoderState(
             hidden=self.bridge(h, c),
             memory=memory,
             keys=keys,
             mask=lengths_to_mask(src_lengths.to(src.device), src.size(1)),
-            weights=self.decoder.weights(),
+            weights=weights if vocab is None else weights.restricted(vocab.to(src.device)),
+            vocab=None if vocab is None else vocab.to(src.device),
+            vocab_mask=None if vocab_mask is None else vocab_mask.to(src.device),
         )
 
     def decode_step(self, prev_tokens: Tensor, state: DecoderState) -> tuple[Tensor, Tensor | None, DecoderState]:

@@ -166,6 +166,17 @@ class Int8Weight:
         active = int8_policy().int8_for(weight)
         return cls(qweight.t().contiguous(), scale, packed, zero_points, weight, bound, active)
 
+    def outputs(self, index: Tensor) -> Int8Weight:
+        """The same weight restricted to the output features `index` (U,): (N, K) -> (U, K). Multiplied through
+        `torch._int_mm` (its products are the same integers as oneDNN's)."""
+        return Int8Weight(
+            self.qweight.index_select(1, index).contiguous(),
+            self.scale.index_select(0, index),
+            weight=None if self.weight is None else self.weight.index_select(0, index),
+            input_bound=self.input_bound,
+            active=self.active,
+        )
+
     def dequantize(self) -> Tensor:
         """The float weight (N, K) these int8 numbers stand for."""
         return (self.qweight.float() * self.scale).t()
