@@ -1,6 +1,6 @@
 """cli: the `seq2seq-hub` command: translate (stdin -> stdout), evaluate, models, push, ensemble, average,
-plot, train, shortlist, backtranslate, distill. One module per group of commands (`translating`, `folders`, `synthetic`), the
-flags they share in `common`.
+plot, train, shortlist, backtranslate, distill. One module per group of commands (`translating`, `folders`,
+`synthetic`), the flags they share in `common`.
 
 A thin client of `Translator`, `zoo`, `metrics`, `length_scores`, `hub.push_folder`, `compose` and `synthetic`;
 errors become one line on stderr and exit status 2, never a stack trace.
