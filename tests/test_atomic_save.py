@@ -100,3 +100,14 @@ def test_a_save_keeps_entries_that_are_not_part_of_a_model_repo(translator, tmp_
     assert (folder / "notes.txt").read_text() == "mine"
     assert Translator.from_pretrained(folder).config == translator.config
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # no staging folder left behind
+
+
+def test_saved_files_get_the_permissions_a_new_file_gets(translator, tmp_path):
+    folder = tmp_path / "model"
+    translator.save_pretrained(folder)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = plain.stat().st_mode & 0o777
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {p.name: expected for p in folder.iterdir()}
+    (tmp_path / "sub").mkdir()
+    assert folder.stat().st_mode & 0o777 == (tmp_path / "sub").stat().st_mode & 0o777  # the folder too
