@@ -14,13 +14,16 @@ import torch
 from torch import Tensor
 
 from .decoding import DecodingOptions
+from .modeling.quantize import int8_enabled
 from .search import RawHypothesis, beam_search, greedy_or_sample
 from .shortlist import Shortlist, shortlist_view
 
-# Sources are padded to a multiple of this many positions: the attention's reductions over source positions
-# (softmax, the context's sum) then run the same vector code for a sentence alone and in a batch padded to a
-# longer one, so a sentence's result does not depend on its batch (padding adds exact zeros).
-SOURCE_WIDTH_MULTIPLE = 16
+# In int8 decoding sources are padded to a multiple of this many positions: the attention's reductions over
+# source positions (softmax, the context's sum) then run the same vector code for a sentence alone and in a
+# batch padded to a longer one (padding adds exact zeros), so the int8 rounding downstream sees the same
+# numbers and a sentence's result does not depend on its batch. Float32 differs by ~1e-6 without it and keeps
+# the shorter padding (BENCHMARKS.md, "Batch invariance").
+SOURCE_WIDTH_MULTIPLE = 8
 
 
 class ShortlistView:
@@ -85,8 +88,9 @@ def _decode(
 ) -> list[list[RawHypothesis]]:
     config, device = model.config, model.device
     lengths = torch.tensor([len(x) for x in ids])
-    width = -(-int(lengths.max()) // SOURCE_WIDTH_MULTIPLE) * SOURCE_WIDTH_MULTIPLE
-    src = torch.full((len(ids), width), config.pad_token_id, dtype=torch.long)  # (B, S), S a multiple of 16
+    multiple = SOURCE_WIDTH_MULTIPLE if int8_enabled() else 1
+    width = -(-int(lengths.max()) // multiple) * multiple
+    src = torch.full((len(ids), width), config.pad_token_id, dtype=torch.long)  # (B, S)
     for row, x in enumerate(ids):
         src[row, : len(x)] = torch.tensor(x)
     max_lengths = _max_lengths(lengths, prefixes, options.max_length, config.max_target_length)
