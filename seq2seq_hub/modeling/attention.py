@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, linear, weight_in_use
 
 
 def float32_on_cpu_autocast(tensor: Tensor) -> bool:
@@ -54,7 +54,7 @@ class BahdanauAttention(nn.Module):
             }
 
     def _weight(self, name: str) -> Tensor | Int8Weight:
-        return self.int8[name] if self.int8 is not None and int8_enabled() else getattr(self, name).weight
+        return weight_in_use(getattr(self, name).weight, self.int8, name)
 
     def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """memory (B, S, C) -> (memory, keys (B, S, A)) as `forward` takes them; once per batch, not per step."""
@@ -99,20 +99,19 @@ class LuongAttention(nn.Module):
             self.key_proj = None
         else:
             raise ValueError(f"luong score must be one of {{'dot', 'general'}}, got {score!r}")
-        self.int8_key: Int8Weight | None = None
+        self.int8: dict[str, Int8Weight] | None = None
 
     def quantize_int8(self, enabled: bool = True) -> None:
         """Make (or drop) an int8 copy of the key projection ('general'; its input is the encoder's output)."""
-        self.int8_key = None
+        self.int8 = None
         if enabled and self.key_proj is not None:
-            self.int8_key = Int8Weight.from_float(self.key_proj.weight, input_bound=RNN_OUTPUT_BOUND)
+            self.int8 = {"key_proj": Int8Weight.from_float(self.key_proj.weight, input_bound=RNN_OUTPUT_BOUND)}
 
     def prepare(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """memory (B, S, C) -> (memory, keys (B, S, H)) as `forward` takes them; once per batch."""
         if self.key_proj is None:
             return memory, memory
-        weight = self.int8_key if self.int8_key is not None and int8_enabled() else self.key_proj.weight
-        return memory, linear(memory, weight)
+        return memory, linear(memory, weight_in_use(self.key_proj.weight, self.int8, "key_proj"))
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """query (B, T, H), keys (B, S, H), memory (B, S, C), mask (B, S) -> context (B, T, C), weights (B, T, S)."""

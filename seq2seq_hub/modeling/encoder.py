@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..config import Seq2SeqConfig
 from .decoder import Hidden
 from .int8_encoder import Int8RNN
-from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
+from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear, weight_in_use
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -89,8 +89,7 @@ class Bridge(nn.Module):
 
     def _map(self, name: str, state: Tensor) -> Tensor:
         proj = getattr(self, name)
-        weight = self.int8[name] if self.int8 is not None and int8_enabled() else proj.weight
-        out = torch.tanh(linear(state, weight, proj.bias))  # (B, C) -> (B, L*H)
+        out = torch.tanh(linear(state, weight_in_use(proj.weight, self.int8, name), proj.bias))  # (B, C) -> (B, L*H)
         return out.view(-1, self.layers, self.hidden).transpose(0, 1).contiguous()  # (L, B, H)
 
     def forward(self, h: Tensor, c: Tensor | None) -> Hidden:

@@ -84,6 +84,12 @@ def int8_enabled() -> bool:
     return getattr(_local, "enabled", False)
 
 
+def weight_in_use(weight: Tensor, copies: dict[str, Int8Weight] | None, name: str) -> Tensor | Int8Weight:
+    """The matrix a module multiplies by: inside `int8_decoding()` its int8 copy `copies[name]` where it made one
+    (`quantize_int8`), else its float `weight`."""
+    return copies[name] if copies and name in copies and int8_enabled() else weight
+
+
 def check_int8_device(device: torch.device) -> None:
     """int8 products run on the CPU only: a model elsewhere is refused with a ValueError."""
     if device.type != "cpu":
