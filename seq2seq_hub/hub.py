@@ -183,7 +183,8 @@ class StrictHubMixin(ModelHubMixin):
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any):
         """Save into a new folder beside `save_directory`, then swap it in: a crash leaves the old folder or the
         new one, never a mix. Entries of the old folder that are not part of a model repo (a `.git`, notes) are
-        moved into the new one first. Keyword arguments are the mixin's (config, push_to_hub, repo_id, ...)."""
+        hard-linked into the new one first (see `files.replace_folder`). Keyword arguments are the mixin's
+        (config, push_to_hub, repo_id, ...)."""
         target = Path(save_directory).expanduser().resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         config, card_kwargs = kwargs.pop("config", None), kwargs.pop("model_card_kwargs", None)

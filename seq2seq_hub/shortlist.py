@@ -1,10 +1,10 @@
 """shortlist.py: a lexical shortlist, the target tokens a translation of a given source can plausibly contain:
-for each source token the k target tokens that co-occur with it most in the training data, the n most
-frequent target tokens, and the special tokens. Decoding with it (`DecodingOptions.shortlist`) computes the
+for each source token the k target tokens most associated with it in the training data (Dice's coefficient),
+the n most frequent target tokens, and the special tokens. Decoding with it (`DecodingOptions.shortlist`) computes the
 output layer, its softmax and its top-k over a sentence's own list instead of the whole vocabulary.
 
 Stored in a model repo as `shortlist.safetensors` (tensors `table` (V_src, k), -1 padded, and `frequent`
-(n,)). Knows nothing of models or search: `search.restrict_to_shortlists` applies it.
+(n,)). Knows nothing of models or search: `batches.decode_ids` applies it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """cli/folders.py: commands on model folders and runs: `models` (the zoo), `push` (to the Hub), `ensemble`,
-`average` (new folders from existing ones) and `plot` (a run's curves)."""
+`average` (new folders from existing ones), `shortlist` (build a model's lexical shortlist), `plot` (a run's
+curves) and `train` (the training command, `training.command`)."""
 
 from __future__ import annotations
 

@@ -20,8 +20,6 @@ from .attention import BahdanauAttention, LuongAttention
 from .quantize import RNN_OUTPUT_BOUND, Int8Weight, int8_enabled, linear
 
 Hidden = Tensor | tuple[Tensor, Tensor]  # GRU: (L, B, H); LSTM: (h, c), each (L, B, H)
-# |values| of an LSTM's or GRU's hidden state (o * tanh(c); a mix of tanh and the previous state), of a
-# tanh, and of any attention-weighted mean of such states never exceed this: int8 takes it as a fixed range
 
 
 def _select_hidden(hidden: Hidden, index: Tensor) -> Hidden:

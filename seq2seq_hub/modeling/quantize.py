@@ -34,7 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 INT8_MAX = 127.0
-RNN_OUTPUT_BOUND = 1.0  # LSTM / GRU outputs and states h (and a tanh) lie in [-1, 1]: a known input bound
+# |values| of an LSTM's or GRU's hidden state (o * tanh(c); a mix of tanh and the previous state), of a tanh, and
+# of any attention-weighted mean of such states never exceed this: int8 takes it as a fixed input range
+RNN_OUTPUT_BOUND = 1.0
 ONEDNN_MIN_WEIGHT = 1 << 20  # on oneDNN, weights of fewer entries (N x K) stay float32: its call's fixed cost
 TINY = 1e-12  # an all-zero row keeps a finite scale
 ONEDNN_SLOWDOWN_LIMIT = 10.0  # oneDNN's int8 call this many times slower than `torch._int_mm`: a reference kernel
