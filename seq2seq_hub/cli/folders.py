@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 
 def register(sub) -> dict:
@@ -59,19 +58,16 @@ def _shortlist(args: argparse.Namespace) -> int:
     from ..checks import number_problem, raise_problems
     from ..data import read_lines
     from ..hub import is_local
-    from ..repo_files import CONFIG_FILE, load_config, read_ensemble_members
     from ..shortlist import Shortlist
-    from ..tokenizer import Seq2SeqTokenizer
+    from ..translator import Translator
 
     raise_problems(
         [number_problem("--k", args.k, 1, integer=True), number_problem("--frequent", args.frequent, 0, integer=True)]
     )
-    folder = Path(args.model)
     if not is_local(args.model):
         raise ValueError(f"--model must be a local folder (the shortlist is written into it), got {args.model}")
-    members = read_ensemble_members(folder / CONFIG_FILE)
-    config = load_config(folder / members[0] / CONFIG_FILE if members else folder / CONFIG_FILE)
-    tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
+    translator = Translator.from_pretrained(args.model)  # config (an ensemble's, too) and tokenizer, checked
+    tokenizer, config = translator.tokenizer, translator.config
     src, tgt = read_lines(args.src), read_lines(args.tgt)
     if len(src) != len(tgt):
         raise ValueError(f"--src has {len(src)} lines but --tgt has {len(tgt)}")
@@ -80,7 +76,7 @@ def _shortlist(args: argparse.Namespace) -> int:
     shortlist = Shortlist.build(
         src_ids, tgt_ids, config.src_vocab_size, config.tgt_vocab_size, k=args.k, frequent=args.frequent
     )
-    print(shortlist.save(folder))
+    print(shortlist.save(args.model))
     return 0
 
 

@@ -48,8 +48,6 @@ def _add_synthetic_args(p: argparse.ArgumentParser, kind: str) -> None:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from ..synthetic import SyntheticRecipe, monolingual_lines, pair_paths, write_synthetic
 
     text = monolingual_lines(args.input, args.exclude, dedupe=not args.keep_duplicates)
@@ -64,7 +62,6 @@ def _synthetic(args: argparse.Namespace) -> int:
         tgt_lang=config.tgt_lang,
         inputs=[str(p) for p in args.input],
         excluded=[str(p) for p in args.exclude],
-        options=asdict(options),
         dtype=args.dtype,
         tag=getattr(args, "tag", ""),
         cleaning={"read": text.read, "blank": text.empty, "repeated": text.repeated, "excluded": text.excluded},

@@ -26,7 +26,7 @@ from ..data import (
     padding_ratio,
     tokenize_dataset,
 )
-from ..tokenizer import Seq2SeqTokenizer
+from ..tokenizer import TOKENIZER_FILE, Seq2SeqTokenizer
 from .config import TrainConfig
 from .errors import TrainingError
 from .mixing import Mix, mix_training_pairs
@@ -156,10 +156,10 @@ def _read_split(cfg: TrainConfig, split: str) -> Any:
 
 
 def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log: Callable[[str], None]):
-    if cfg.init_from and not (folder / "tokenizer.json").is_file() and is_main:
+    if cfg.init_from and not (folder / TOKENIZER_FILE).is_file() and is_main:
         Seq2SeqTokenizer.from_pretrained(_init_tokenizer_folder(cfg)).save(folder)
         log(f"tokenizer: the one of {cfg.init_from} (init_from)")
-    if (folder / "tokenizer.json").is_file():
+    if (folder / TOKENIZER_FILE).is_file():
         tokenizer = Seq2SeqTokenizer.from_pretrained(folder)
         log(f"tokenizer: reusing {folder}")
         return tokenizer
@@ -176,34 +176,34 @@ def _tokenizer(cfg: TrainConfig, train: Any, folder: Path, *, is_main: bool, log
 
 def _init_folder(cfg: TrainConfig) -> Path:
     """The local model folder of `init_from` (a single model, not an ensemble)."""
-    from ..repo_files import read_ensemble_members
+    from ..repo_files import CONFIG_FILE, read_ensemble_members
 
     folder = Path(cfg.init_from)
-    if not (folder / "config.json").is_file():
-        raise TrainingError(f"init_from: {folder} is not a model folder (no config.json)")
-    if read_ensemble_members(folder / "config.json") is not None:
+    if not (folder / CONFIG_FILE).is_file():
+        raise TrainingError(f"init_from: {folder} is not a model folder (no {CONFIG_FILE})")
+    if read_ensemble_members(folder / CONFIG_FILE) is not None:
         raise TrainingError(f"init_from: {folder} is an ensemble; start from one of its members' folders")
     return folder
 
 
 def _init_tokenizer_folder(cfg: TrainConfig) -> Path:
     """Where `init_from`'s tokenizer is: its own folder, or for an ensemble's member, the ensemble's folder."""
-    from ..repo_files import read_ensemble_members
+    from ..repo_files import CONFIG_FILE, read_ensemble_members
 
     folder = _init_folder(cfg)
-    if (folder / "tokenizer.json").is_file():
+    if (folder / TOKENIZER_FILE).is_file():
         return folder
     parent = folder.resolve().parent
-    if (parent / "config.json").is_file() and folder.name in (read_ensemble_members(parent / "config.json") or []):
+    if (parent / CONFIG_FILE).is_file() and folder.name in (read_ensemble_members(parent / CONFIG_FILE) or []):
         return parent
-    raise TrainingError(f"init_from: {folder} has no tokenizer.json (nor is it a member of an ensemble folder)")
+    raise TrainingError(f"init_from: {folder} has no {TOKENIZER_FILE} (nor is it a member of an ensemble folder)")
 
 
 def _init_config(cfg: TrainConfig, fields: dict[str, Any]) -> dict[str, Any]:
     """The model settings of `init_from`'s config; `cfg.model` may change only its dropout."""
-    from ..repo_files import load_config
+    from ..repo_files import CONFIG_FILE, load_config
 
-    own = load_config(_init_folder(cfg) / "config.json").to_dict()
+    own = load_config(_init_folder(cfg) / CONFIG_FILE).to_dict()
     differs = [
         f"{k}: {v!r} (init_from has {own.get(k)!r})" for k, v in fields.items() if k != "dropout" and own.get(k) != v
     ]
